@@ -1,0 +1,151 @@
+# pocket - plain `make` build (Linux, Termux). No configure step.
+#
+#   make                  library, bin/pocket, tests and benchmarks for this machine
+#   make test             build and run every unit test
+#   make test-arm         cross-build with aarch64-linux-gnu-g++, run the tests under qemu-aarch64
+#   make test SANITIZE=address,undefined    the tests under ASan + UBSan
+#   make test SIMD=scalar the tests with every SIMD path switched off (the portable fallback)
+#   make bench-smoke      the benchmarks at tiny sizes (a check that they run, not a measurement)
+#   make deps             install what the build needs (apt on Debian/Ubuntu, pkg on Termux)
+#   make demo             the tuning demo (arrives with `pocket tune`)
+#
+# ARCH=... overrides the detected -march value (e.g. ARCH=x86-64-v3 builds the AVX2 path on an
+# AVX-512 machine). Variant builds (other ARCH, SANITIZE, SIMD, CXX) live in their own build/
+# folder so they never mix objects with the default one.
+
+ifeq ($(origin CXX),default)
+  CXX := $(shell command -v g++ >/dev/null 2>&1 && echo g++ || echo c++)
+endif
+
+UNAME_M := $(shell uname -m)
+DEFAULT_VARIANT := yes
+ifneq ($(origin ARCH),undefined)
+  DEFAULT_VARIANT :=
+else ifeq ($(UNAME_M),x86_64)
+  ARCH := native
+else ifneq ($(filter aarch64 arm64,$(UNAME_M)),)
+  # aarch64: fp16 arithmetic (ARMv8.2) when the kernel reports it, plus dot product and FP16 FML.
+  CPU_FEATURES := $(shell grep -m1 '^Features' /proc/cpuinfo 2>/dev/null)
+  ifneq ($(filter asimdhp,$(CPU_FEATURES)),)
+    ARCH := armv8.2-a+fp16$(if $(filter asimddp,$(CPU_FEATURES)),+dotprod)$(if $(filter asimdfhm,$(CPU_FEATURES)),+fp16fml)
+  else
+    ARCH := armv8-a
+  endif
+else
+  ARCH := native
+endif
+ifneq ($(SANITIZE)$(SIMD)$(CROSS),)
+  DEFAULT_VARIANT :=
+endif
+
+VARIANT := $(notdir $(CXX))-$(subst +,_,$(ARCH))$(if $(SANITIZE),-san)$(if $(filter scalar,$(SIMD)),-scalar)
+BUILD ?= build/$(VARIANT)
+BIN ?= $(if $(DEFAULT_VARIANT),bin,$(BUILD)/bin)
+
+CXXFLAGS ?= -O2
+CXXFLAGS += -std=c++20 -march=$(ARCH) -ffp-contract=off -Wall -Wextra -pthread -MMD -MP
+# GCC 12 warns inside its own AVX-512 headers (_mm512_cvtph_ps); the warning says nothing of ours.
+ifneq ($(findstring g++,$(CXX)),)
+  CXXFLAGS += -Wno-maybe-uninitialized
+endif
+CPPFLAGS += -Isrc -DPOCKET_MARCH='"$(ARCH)"'
+LDFLAGS += -pthread
+ifneq ($(SANITIZE),)
+  CXXFLAGS += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all -g
+  LDFLAGS += -fsanitize=$(SANITIZE)
+endif
+ifeq ($(SIMD),scalar)
+  CPPFLAGS += -DPOCKET_FORCE_SCALAR
+endif
+
+# A cross compiler does not search the host's /usr/include; give it the header-only libraries
+# (xsimd, doctest, nlohmann-json) through a folder of links, and nothing else of the host.
+ifneq ($(CROSS),)
+  CPPFLAGS += -isystem $(BUILD)/include
+  HEADER_LINKS := $(BUILD)/include/.links
+endif
+
+# OpenBLAS is optional and only the GEMM benchmark uses it (as the baseline to beat).
+ifeq ($(CROSS),)
+  OPENBLAS_CFLAGS := $(shell pkg-config --cflags openblas 2>/dev/null)
+  OPENBLAS_LIBS := $(shell pkg-config --libs openblas 2>/dev/null)
+  ifeq ($(OPENBLAS_LIBS),)
+    ifeq ($(shell printf '\#include <cblas.h>\n' | $(CXX) -E -x c++ - >/dev/null 2>&1 && echo yes),yes)
+      OPENBLAS_LIBS := -lopenblas
+    endif
+  endif
+endif
+ifneq ($(OPENBLAS_LIBS),)
+  BENCH_CPPFLAGS := -DPOCKET_HAVE_OPENBLAS $(OPENBLAS_CFLAGS)
+endif
+
+LIB_SRCS := $(sort $(wildcard src/kernels/*.cpp src/io/*.cpp src/model/*.cpp src/zo/*.cpp src/side/*.cpp))
+CLI_SRCS := $(sort $(wildcard src/cli/*.cpp))
+TEST_SRCS := $(sort $(wildcard tests/*.cpp tests/*/*.cpp))
+BENCH_COMMON_SRCS := $(filter-out bench/bench_%.cpp,$(sort $(wildcard bench/*.cpp)))
+BENCHES := $(patsubst bench/bench_%.cpp,bench-%,$(sort $(wildcard bench/bench_*.cpp)))
+
+obj = $(patsubst %.cpp,$(BUILD)/obj/%.o,$(1))
+LIB := $(BUILD)/libpocket.a
+
+.PHONY: all test test-arm test-all bench-smoke deps demo clean help
+all: $(BIN)/pocket $(BIN)/pocket-tests $(addprefix $(BIN)/,$(BENCHES))
+
+$(BUILD)/obj/%.o: %.cpp $(HEADER_LINKS)
+	@mkdir -p $(dir $@)
+	$(CXX) $(CPPFLAGS) $(CXXFLAGS) -c $< -o $@
+
+$(BUILD)/obj/tests/%.o: tests/%.cpp $(HEADER_LINKS)
+	@mkdir -p $(dir $@)
+	$(CXX) $(CPPFLAGS) -Itests $(CXXFLAGS) -c $< -o $@
+
+$(BUILD)/obj/bench/%.o: bench/%.cpp $(HEADER_LINKS)
+	@mkdir -p $(dir $@)
+	$(CXX) $(CPPFLAGS) $(BENCH_CPPFLAGS) -Ibench $(CXXFLAGS) -c $< -o $@
+
+$(LIB): $(call obj,$(LIB_SRCS))
+	@mkdir -p $(dir $@)
+	rm -f $@ && $(AR) rcs $@ $^
+
+$(BIN)/pocket: $(call obj,$(CLI_SRCS)) $(LIB)
+	@mkdir -p $(dir $@)
+	$(CXX) $^ $(LDFLAGS) -o $@
+
+$(BIN)/pocket-tests: $(call obj,$(TEST_SRCS)) $(LIB)
+	@mkdir -p $(dir $@)
+	$(CXX) $^ $(LDFLAGS) -o $@
+
+$(BIN)/bench-%: $(BUILD)/obj/bench/bench_%.o $(call obj,$(BENCH_COMMON_SRCS)) $(LIB)
+	@mkdir -p $(dir $@)
+	$(CXX) $^ $(LDFLAGS) $(OPENBLAS_LIBS) -o $@
+
+$(BUILD)/include/.links:
+	@mkdir -p $(dir $@)
+	for d in xsimd doctest nlohmann; do ln -sfn /usr/include/$$d $(BUILD)/include/$$d; done
+	touch $@
+
+# The test runner prints doctest's report and then one "N passed, N failed" line.
+test: $(BIN)/pocket-tests
+	scripts/run-tests.sh $(TEST_RUNNER) $(BIN)/pocket-tests
+
+test-arm:
+	$(MAKE) CXX=aarch64-linux-gnu-g++ ARCH=armv8.2-a+fp16 CROSS=1 \
+	  BUILD=build/aarch64 BIN=build/aarch64/bin build/aarch64/bin/pocket-tests
+	scripts/run-tests.sh "qemu-aarch64 -L /usr/aarch64-linux-gnu" build/aarch64/bin/pocket-tests
+
+bench-smoke: $(addprefix $(BIN)/,$(BENCHES))
+	$(BIN)/bench-gemm --smoke
+	$(BIN)/bench-kernels --smoke
+
+deps:
+	scripts/deps.sh
+
+demo:
+	@echo "make demo: the tuning demo arrives with 'pocket tune' (issue: zeroth-order fine-tuning)."
+	@echo "Until then: 'make test' runs the tests, 'bin/bench-gemm' the GEMM benchmark."
+	@exit 1
+
+clean:
+	rm -rf build bin
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

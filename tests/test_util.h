@@ -1,0 +1,60 @@
+// Helpers shared by the unit tests: deterministic random inputs, the shared test-vector folder,
+// and error measures that say how far a fast kernel is from its reference.
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstdlib>
+#include <filesystem>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "kernels/fp16.h"
+
+namespace pocket::test {
+
+// ../shared/testvectors, or $POCKET_TESTVECTORS; "" when absent (tests then skip with a message).
+inline std::string testvectors_dir() {
+  if (const char* env = std::getenv("POCKET_TESTVECTORS")) return env;
+  for (const char* cand : {"../shared/testvectors", "../../shared/testvectors"}) {
+    if (std::filesystem::is_directory(cand)) return cand;
+  }
+  return "";
+}
+
+inline std::vector<float> random_floats(std::size_t n, std::uint32_t seed, float lo = -1.0f,
+                                        float hi = 1.0f) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> dist(lo, hi);
+  std::vector<float> v(n);
+  for (auto& x : v) x = dist(rng);
+  return v;
+}
+
+inline std::vector<fp16> random_f16(std::size_t n, std::uint32_t seed, float scale = 1.0f) {
+  std::vector<fp16> v(n);
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> dist(-scale, scale);
+  for (auto& h : v) h = f32_to_f16_scalar(dist(rng));
+  return v;
+}
+
+// max_i |a_i - b_i| / max(max_i |b_i|, tiny): error relative to the scale of the reference.
+inline double max_rel_error(const float* a, const float* b, std::size_t n) {
+  double scale = 1e-30, err = 0.0;
+  for (std::size_t i = 0; i < n; ++i) {
+    scale = std::max(scale, std::fabs(static_cast<double>(b[i])));
+    err = std::max(err, std::fabs(static_cast<double>(a[i]) - b[i]));
+  }
+  return err / scale;
+}
+
+// Sizes that hit every edge of a blocked kernel: 1, odd, one below/at/above powers of two.
+inline const std::vector<int>& edge_sizes() {
+  static const std::vector<int> sizes = {1, 2, 3, 7, 8, 15, 16, 17, 31, 33, 63, 64, 65, 127, 129};
+  return sizes;
+}
+
+}  // namespace pocket::test
