@@ -1,0 +1,204 @@
+// bench-gemm: GFLOP/s of pocket's fp16-weight GEMM (plain and MeZO two-stream perturbed)
+// against OpenBLAS sgemm/sgemv on fp32 copies of the same weights, and against the machine's
+// measured FMA peak, on the Linear shapes of the models pocket targets.
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "bench_util.h"
+#include "fma_peak.h"
+#include "kernels/fp16.h"
+#include "kernels/gemm.h"
+#include "kernels/simd.h"
+#include "kernels/thread_pool.h"
+#include "kernels/zrng.h"
+
+#if defined(POCKET_HAVE_OPENBLAS)
+#include <cblas.h>
+#endif
+
+using namespace pocket;
+
+namespace {
+
+struct Shape {
+  const char* model;
+  int N, K;
+};
+
+// (N, K) = (out_features, in_features) of each model's Linear layers.
+const Shape kShapes[] = {
+    {"opt-125m", 768, 768},      {"opt-125m", 3072, 768},     {"opt-125m", 768, 3072},
+    {"opt-1.3b", 2048, 2048},    {"opt-1.3b", 8192, 2048},    {"opt-1.3b", 2048, 8192},
+    {"roberta-large", 1024, 1024}, {"roberta-large", 4096, 1024}, {"tinyllama", 5632, 2048},
+};
+const int kMs[] = {1, 16, 128, 512};
+
+const Shape kSmokeShapes[] = {{"smoke", 64, 96}, {"smoke", 200, 130}};
+const int kSmokeMs[] = {1, 16};
+
+struct Result {
+  const char* model;
+  int M, N, K, threads;
+  double pocket = 0, perturbed = 0, openblas = -1, gemv = -1;
+};
+
+void usage() {
+  std::printf(
+      "usage: bench-gemm [--json] [--smoke] [--threads N] [--reps R]\n"
+      "  GFLOP/s of pocket's fp16-weight GEMM, plain and two-stream perturbed (counted as two\n"
+      "  GEMMs), OpenBLAS cblas_sgemm on fp32 copies (cblas_sgemv too at M = 1), for\n"
+      "  M in {1,16,128,512} and the Linear shapes of OPT-125m/1.3B, RoBERTa-large, TinyLlama,\n"
+      "  on 1 thread and on N threads (default: all cores), with the measured FMA peak.\n"
+      "  --json     one JSON object instead of the table\n"
+      "  --smoke    tiny shapes, one repetition: checks that everything runs (CI)\n"
+      "  --threads  the multi-thread count (default: hardware threads)\n"
+      "  --reps     timed repetitions per measurement, median reported (default 5)\n");
+}
+
+double gflops(double M, double N, double K, double seconds) { return 2 * M * N * K / seconds / 1e9; }
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  bool json = false, smoke = false;
+  int threads_all = hardware_threads(), reps = 5;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--json") {
+      json = true;
+    } else if (a == "--smoke") {
+      smoke = true;
+    } else if ((a == "--threads" || a == "--reps") && i + 1 < argc) {
+      const int v = std::atoi(argv[++i]);
+      if (v < 1) {
+        std::fprintf(stderr, "bench-gemm: %s needs a positive number\n", a.c_str());
+        return 2;
+      }
+      (a == "--threads" ? threads_all : reps) = v;
+    } else if (a == "-h" || a == "--help") {
+      usage();
+      return 0;
+    } else {
+      std::fprintf(stderr, "bench-gemm: unknown option '%s' (see --help)\n", a.c_str());
+      return 2;
+    }
+  }
+  if (smoke) reps = 1;
+  const double min_seconds = smoke ? 0.0 : 0.05;
+
+  std::vector<int> thread_counts = {1};
+  if (threads_all > 1) thread_counts.push_back(threads_all);
+
+  nlohmann::json peak = nlohmann::json::object();
+  std::vector<double> peak_by_threads;
+  for (int t : thread_counts) {
+    const double p = bench::measure_fma_peak_gflops(t, smoke ? 0.02 : 0.5);
+    peak[std::to_string(t)] = p;
+    peak_by_threads.push_back(p);
+  }
+
+  std::vector<Shape> shapes(std::begin(kShapes), std::end(kShapes));
+  std::vector<int> ms(std::begin(kMs), std::end(kMs));
+  if (smoke) {
+    shapes.assign(std::begin(kSmokeShapes), std::end(kSmokeShapes));
+    ms.assign(std::begin(kSmokeMs), std::end(kSmokeMs));
+  }
+
+  if (!json) {
+    std::printf("pocket bench-gemm: simd %s, FMA peak", kSimdPath);
+    for (std::size_t i = 0; i < thread_counts.size(); ++i) {
+      std::printf(" %.1f GFLOP/s (%d thr)", peak_by_threads[i], thread_counts[i]);
+    }
+#if !defined(POCKET_HAVE_OPENBLAS)
+    std::printf("\nOpenBLAS not found at build time: the baseline columns are skipped.");
+#endif
+    std::printf("\n%-14s %4s %5s %5s %3s | %8s %8s %6s | %8s %8s %7s | %6s\n", "model", "M", "N",
+                "K", "thr", "pocket", "perturb", "p/plain", "sgemm", "sgemv", "pocket/", "%peak");
+    std::printf("%-14s %4s %5s %5s %3s | %8s %8s %6s | %8s %8s %7s | %6s\n", "", "", "", "", "",
+                "GFLOP/s", "GFLOP/s", "", "GFLOP/s", "GFLOP/s", "openblas", "");
+  }
+
+  std::vector<Result> results;
+  for (const Shape& s : shapes) {
+    const int N = s.N, K = s.K;
+    const std::vector<float> wf = [&] {
+      std::vector<float> v(static_cast<std::size_t>(N) * K);
+      for (std::size_t i = 0; i < v.size(); ++i) {
+        v[i] = 0.02f * static_cast<float>(static_cast<int>(mix64(i) % 2001) - 1000) / 1000.0f;
+      }
+      return v;
+    }();
+    std::vector<fp16> w(wf.size());
+    f32_to_f16(wf.data(), w.data(), wf.size());
+    std::vector<float> w32(w.size());  // OpenBLAS gets exactly the fp16 values, widened
+    f16_to_f32(w.data(), w32.data(), w.size());
+    for (int M : ms) {
+      std::vector<float> x(static_cast<std::size_t>(M) * K), x2(x.size());
+      for (std::size_t i = 0; i < x.size(); ++i) {
+        x[i] = static_cast<float>(mix64(i + 7) % 1000) / 1000.0f - 0.5f;
+        x2[i] = -x[i];
+      }
+      std::vector<float> y(static_cast<std::size_t>(M) * N), y2(y.size());
+      for (std::size_t ti = 0; ti < thread_counts.size(); ++ti) {
+        const int T = thread_counts[ti];
+        set_num_threads(T);
+        Result r{s.model, M, N, K, T};
+        r.pocket = gflops(M, N, K, bench::median_seconds([&] {
+                            gemm_f16w(M, N, K, x.data(), K, w.data(), K, y.data(), N);
+                          }, reps, min_seconds));
+        const GemmPerturbation pert{z_key(1, fnv1a64("bench.weight")), 1e-3f, 0};
+        r.perturbed = 2 * gflops(M, N, K, bench::median_seconds([&] {
+                                   gemm_f16w_two_stream(M, N, K, x.data(), x2.data(), K, w.data(),
+                                                        K, y.data(), y2.data(), N, pert);
+                                 }, reps, min_seconds));
+#if defined(POCKET_HAVE_OPENBLAS)
+        openblas_set_num_threads(T);
+        r.openblas = gflops(M, N, K, bench::median_seconds([&] {
+                              cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, 1.0f,
+                                          x.data(), K, w32.data(), K, 0.0f, y.data(), N);
+                            }, reps, min_seconds));
+        if (M == 1) {
+          r.gemv = gflops(M, N, K, bench::median_seconds([&] {
+                            cblas_sgemv(CblasRowMajor, CblasNoTrans, N, K, 1.0f, w32.data(), K,
+                                        x.data(), 1, 0.0f, y.data(), 1);
+                          }, reps, min_seconds));
+        }
+#endif
+        results.push_back(r);
+        if (!json) {
+          const double base = r.gemv > 0 ? r.gemv : r.openblas;
+          char ratio[16] = "-", blas[16] = "-", gemv[16] = "-";
+          if (base > 0) std::snprintf(ratio, sizeof ratio, "%.2f", r.pocket / base);
+          if (r.openblas > 0) std::snprintf(blas, sizeof blas, "%.1f", r.openblas);
+          if (r.gemv > 0) std::snprintf(gemv, sizeof gemv, "%.1f", r.gemv);
+          std::printf("%-14s %4d %5d %5d %3d | %8.1f %8.1f %6.2f | %8s %8s %7s | %5.1f%%\n",
+                      s.model, M, N, K, T, r.pocket, r.perturbed, r.perturbed / r.pocket, blas,
+                      gemv, ratio, 100.0 * r.pocket / peak_by_threads[ti]);
+          std::fflush(stdout);
+        }
+      }
+    }
+  }
+
+  if (json) {
+    nlohmann::json out;
+    out["simd"] = kSimdPath;
+    out["peak_gflops"] = peak;
+    out["results"] = nlohmann::json::array();
+    for (const Result& r : results) {
+      nlohmann::json j = {{"model", r.model},         {"M", r.M},
+                          {"N", r.N},                 {"K", r.K},
+                          {"threads", r.threads},     {"pocket_gflops", r.pocket},
+                          {"pocket_perturbed_gflops", r.perturbed}};
+      j["openblas_gflops"] = r.openblas >= 0 ? nlohmann::json(r.openblas) : nlohmann::json();
+      if (r.M == 1) j["openblas_gemv_gflops"] = r.gemv >= 0 ? nlohmann::json(r.gemv) : nlohmann::json();
+      out["results"].push_back(j);
+    }
+    std::printf("%s\n", out.dump(1).c_str());
+  }
+  return 0;
+}
