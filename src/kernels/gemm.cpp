@@ -6,6 +6,7 @@
 //     for each X block of ≤ MB rows:    pack X rows → MR-row panels           (L2, per stream)
 //       for each W panel in the task:   pack W rows (fp16 → fp32, + c·z) → NR-row panel (L1)
 //         for each X panel:             micro-kernel: Y tile (+)= X panel · W panelᵀ
+// At M ≤ 2 (decode steps) packing W costs more than using it: gemm_small_m.cpp reads W in place.
 // Tasks split Y by columns only; every Y element is the same sequence of fp32 operations
 // whichever thread computes it, so results are identical for any thread count.
 #include "kernels/gemm.h"
@@ -14,6 +15,7 @@
 #include <cassert>
 
 #include "kernels/gemm_pack.h"
+#include "kernels/gemm_small_m.h"
 #include "kernels/thread_pool.h"
 #include "kernels/zrng.h"
 
@@ -46,6 +48,13 @@ void gemm_driver(const GemmKernel& kernel, std::int64_t M, std::int64_t N, std::
                  int n_streams, const Stream* streams, bool accumulate,
                  const gemm_detail::WPackZ& z) {
   if (M <= 0 || N <= 0) return;
+  if (&kernel == &gemm_kernel_native() && M <= gemm_detail::kSmallM) {
+    gemm_detail::SmallMStream small[2];
+    for (int s = 0; s < n_streams; ++s) small[s] = {streams[s].x, streams[s].y, streams[s].bias};
+    if (gemm_detail::gemm_small_m(M, N, K, ldx, w, ldw, ldy, n_streams, small, accumulate, z)) {
+      return;
+    }
+  }
   const GemmBlocking& b = kernel.blocking;
   assert(blocking_is_valid(b));
   assert(ldx >= K && ldw >= K && ldy >= N);
