@@ -1,0 +1,102 @@
+#include "kernels/rope.h"
+
+#include <cassert>
+#include <cmath>
+
+#include "kernels/parallel_rows.h"
+#include "kernels/simd.h"
+
+namespace pocket {
+
+RopeTable::RopeTable(int head_dim, std::int64_t max_positions, float theta)
+    : head_dim(head_dim), max_positions(max_positions) {
+  assert(head_dim > 0 && head_dim % 2 == 0 && max_positions > 0 && theta > 0.0f);
+  const int half = head_dim / 2;
+  cos.resize(static_cast<std::size_t>(max_positions) * half);
+  sin.resize(cos.size());
+  for (int i = 0; i < half; ++i) {
+    // inv_freq = 1 / theta^(2i/d) in fp32, as torch evaluates `1.0 / (base ** (arange(0, d, 2) /
+    // d))`
+    const float inv_freq =
+        1.0f / std::pow(theta, static_cast<float>(2 * i) / static_cast<float>(head_dim));
+    for (std::int64_t p = 0; p < max_positions; ++p) {
+      const float angle = static_cast<float>(p) * inv_freq;
+      cos[p * half + i] = static_cast<float>(std::cos(static_cast<double>(angle)));
+      sin[p * half + i] = static_cast<float>(std::sin(static_cast<double>(angle)));
+    }
+  }
+}
+
+namespace {
+
+void rope_head_ref(float* x, const float* cos, const float* sin, int half) {
+  for (int i = 0; i < half; ++i) {
+    const float x1 = x[i], x2 = x[i + half];
+    x[i] = x1 * cos[i] - x2 * sin[i];
+    x[i + half] = x2 * cos[i] + x1 * sin[i];
+  }
+}
+
+#if !defined(POCKET_SIMD_SCALAR)
+// The same products and sums as the reference (no fma), so the two agree bit for bit.
+void rope_head_simd(float* x, const float* cos, const float* sin, int half) {
+  int i = 0;
+  for (; i + kFloatLanes <= half; i += kFloatLanes) {
+    const vfloat x1 = vfloat::load_unaligned(x + i), x2 = vfloat::load_unaligned(x + i + half);
+    const vfloat c = vfloat::load_unaligned(cos + i), s = vfloat::load_unaligned(sin + i);
+    (x1 * c - x2 * s).store_unaligned(x + i);
+    (x2 * c + x1 * s).store_unaligned(x + i + half);
+  }
+  for (; i < half; ++i) {
+    const float x1 = x[i], x2 = x[i + half];
+    x[i] = x1 * cos[i] - x2 * sin[i];
+    x[i + half] = x2 * cos[i] + x1 * sin[i];
+  }
+}
+#endif
+
+void check_rope_args([[maybe_unused]] const float* x, [[maybe_unused]] std::int64_t T,
+                     [[maybe_unused]] int n_heads, [[maybe_unused]] std::int64_t row_stride,
+                     [[maybe_unused]] const std::int32_t* pos,
+                     [[maybe_unused]] const RopeTable& table) {
+  assert(x && pos && T >= 0 && n_heads > 0);
+  assert(row_stride >= static_cast<std::int64_t>(n_heads) * table.head_dim);
+  for (std::int64_t t = 0; t < T; ++t) assert(0 <= pos[t] && pos[t] < table.max_positions);
+}
+
+}  // namespace
+
+void rope_ref(float* x, std::int64_t T, int n_heads, std::int64_t row_stride,
+              const std::int32_t* pos, const RopeTable& table) {
+  check_rope_args(x, T, n_heads, row_stride, pos, table);
+  const int half = table.head_dim / 2;
+  for (std::int64_t t = 0; t < T; ++t) {
+    const float* cos = table.cos.data() + static_cast<std::int64_t>(pos[t]) * half;
+    const float* sin = table.sin.data() + static_cast<std::int64_t>(pos[t]) * half;
+    for (int h = 0; h < n_heads; ++h)
+      rope_head_ref(x + t * row_stride + h * table.head_dim, cos, sin, half);
+  }
+}
+
+void rope(float* x, std::int64_t T, int n_heads, std::int64_t row_stride, const std::int32_t* pos,
+          const RopeTable& table) {
+  check_rope_args(x, T, n_heads, row_stride, pos, table);
+  const int half = table.head_dim / 2;
+  parallel_rows(T, 2 * static_cast<std::int64_t>(n_heads) * table.head_dim,
+                [&](std::int64_t begin, std::int64_t end) {
+                  for (std::int64_t t = begin; t < end; ++t) {
+                    const float* cos = table.cos.data() + static_cast<std::int64_t>(pos[t]) * half;
+                    const float* sin = table.sin.data() + static_cast<std::int64_t>(pos[t]) * half;
+                    for (int h = 0; h < n_heads; ++h) {
+                      float* head = x + t * row_stride + h * table.head_dim;
+#if defined(POCKET_SIMD_SCALAR)
+                      rope_head_ref(head, cos, sin, half);
+#else
+                      rope_head_simd(head, cos, sin, half);
+#endif
+                    }
+                  }
+                });
+}
+
+}  // namespace pocket

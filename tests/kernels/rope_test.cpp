@@ -1,0 +1,106 @@
+#include "kernels/rope.h"
+
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <cstdint>
+#include <vector>
+
+#include "kernels/simd.h"
+#include "test_util.h"
+
+using namespace pocket;
+
+TEST_CASE("RopeTable holds cos/sin of p * theta^(-2i/d) (fp32 angles as HF computes them)") {
+  for (float theta : {10000.0f, 500000.0f}) {
+    const int d = 64, max_pos = 4096;
+    const RopeTable table(d, max_pos, theta);
+    REQUIRE(table.cos.size() == static_cast<std::size_t>(max_pos * d / 2));
+    for (int p : {0, 1, 7, 100, 4095}) {
+      for (int i = 0; i < d / 2; ++i) {
+        const double angle = p * std::pow(static_cast<double>(theta), -2.0 * i / d);
+        // fp32 rounding of inv_freq and of p * inv_freq: a few ulps of the angle.
+        const double tol = 1e-6 + 4.0 * angle * 6e-8;
+        INFO("theta " << theta << " p " << p << " i " << i);
+        REQUIRE(std::fabs(table.cos[p * d / 2 + i] - std::cos(angle)) <= tol);
+        REQUIRE(std::fabs(table.sin[p * d / 2 + i] - std::sin(angle)) <= tol);
+      }
+    }
+    CHECK(table.cos[0] == 1.0f);
+    CHECK(table.sin[0] == 0.0f);
+  }
+}
+
+TEST_CASE("rope_ref rotates pairs (i, i + d/2) as complex numbers; rope (" POCKET_SIMD_NAME
+          ") is bit-identical") {
+  const int max_pos = 300;
+  for (int d : {2, 8, 14, 32, 64, 66, 128, 130}) {
+    const RopeTable table(d, max_pos, 10000.0f);
+    for (int T : {1, 5, 70}) {
+      const int n_heads = 3;
+      const std::int64_t stride = n_heads * d + 5;  // padded rows, as inside a fused buffer
+      const auto x = test::random_floats(T * stride, d + T);
+      std::vector<std::int32_t> pos(T);
+      for (int t = 0; t < T; ++t) pos[t] = (t * 37 + 11) % max_pos;
+      std::vector<float> ref = x, fast = x;
+      rope_ref(ref.data(), T, n_heads, stride, pos.data(), table);
+      rope(fast.data(), T, n_heads, stride, pos.data(), table);
+      INFO("d = " << d << ", T = " << T);
+      REQUIRE(ref == fast);
+      const int half = d / 2;
+      for (int t = 0; t < T; ++t) {
+        for (int h = 0; h < n_heads; ++h) {
+          const std::int64_t o = t * stride + h * d;
+          for (int i = 0; i < half; ++i) {
+            // (x1 + i x2) * e^{i a}, in double from the same table entries
+            const double c = table.cos[pos[t] * half + i], s = table.sin[pos[t] * half + i];
+            const double x1 = x[o + i], x2 = x[o + i + half];
+            REQUIRE(std::fabs(ref[o + i] - (x1 * c - x2 * s)) < 1e-6);
+            REQUIRE(std::fabs(ref[o + i + half] - (x2 * c + x1 * s)) < 1e-6);
+          }
+        }
+        for (std::int64_t j = n_heads * d; j < stride; ++j) {
+          REQUIRE(ref[t * stride + j] == x[t * stride + j]);  // padding untouched
+        }
+      }
+    }
+  }
+}
+
+TEST_CASE("rope: the score q·k depends only on the position difference; norms are kept") {
+  const int d = 64;
+  const RopeTable table(d, 512, 10000.0f);
+  const auto q0 = test::random_floats(d, 1), k0 = test::random_floats(d, 2);
+  auto score_at = [&](std::int32_t pq, std::int32_t pk) {
+    std::vector<float> q = q0, k = k0;
+    rope(q.data(), 1, 1, d, &pq, table);
+    rope(k.data(), 1, 1, d, &pk, table);
+    double dot = 0.0;
+    for (int i = 0; i < d; ++i) dot += static_cast<double>(q[i]) * k[i];
+    return dot;
+  };
+  CHECK(score_at(10, 3) == doctest::Approx(score_at(107, 100)).epsilon(1e-5));
+  CHECK(score_at(5, 5) == doctest::Approx(score_at(0, 0)).epsilon(1e-5));
+  CHECK(score_at(10, 3) != doctest::Approx(score_at(10, 4)).epsilon(1e-5));
+
+  std::vector<float> q = q0;
+  const std::int32_t p = 300;
+  rope(q.data(), 1, 1, d, &p, table);
+  double n0 = 0.0, n1 = 0.0;
+  for (int i = 0; i < d; ++i) n0 += q0[i] * q0[i], n1 += q[i] * q[i];
+  CHECK(n1 == doctest::Approx(n0).epsilon(1e-5));
+}
+
+TEST_CASE("rope over many tokens (threaded) equals token by token") {
+  const int d = 128, n_heads = 8, T = 200;
+  const RopeTable table(d, 1024, 1e6f);
+  const auto x = test::random_floats(T * n_heads * d, 4);
+  std::vector<std::int32_t> pos(T);
+  for (int t = 0; t < T; ++t) pos[t] = 800 + t;
+  std::vector<float> all = x, one_by_one = x;
+  rope(all.data(), T, n_heads, n_heads * d, pos.data(), table);
+  for (int t = 0; t < T; ++t) {
+    rope(one_by_one.data() + t * n_heads * d, 1, n_heads, n_heads * d, &pos[t], table);
+  }
+  CHECK(all == one_by_one);
+}
