@@ -21,7 +21,7 @@ constexpr long kInner = 1 << 14;
 #if !defined(POCKET_SIMD_SCALAR)
 using Vec = vfloat;
 constexpr int kLanes = kFloatLanes;
-inline Vec fma(Vec a, Vec b, Vec c) { return xsimd::fma(a, b, c); }
+inline Vec fma(Vec a, Vec b, Vec c) { return fmadd(a, b, c); }
 inline float first(Vec v) { return xsimd::hadd(v); }
 #else
 using Vec = float;

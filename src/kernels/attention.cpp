@@ -103,11 +103,11 @@ vfloat dot_lanes(const float* q, const float* k, int hd) {
 #pragma GCC unroll 16
     for (int i = 1; i < NV; ++i) {
       const int o = i * kFloatLanes;
-      acc = xsimd::fma(vfloat::load_unaligned(q + o), vfloat::load_unaligned(k + o), acc);
+      acc = fmadd(vfloat::load_unaligned(q + o), vfloat::load_unaligned(k + o), acc);
     }
   } else {
     for (int o = kFloatLanes; o + kFloatLanes <= hd; o += kFloatLanes) {
-      acc = xsimd::fma(vfloat::load_unaligned(q + o), vfloat::load_unaligned(k + o), acc);
+      acc = fmadd(vfloat::load_unaligned(q + o), vfloat::load_unaligned(k + o), acc);
     }
   }
   return acc;
@@ -188,7 +188,7 @@ void attend_row_simd(const RowTask& r) {
         const float* value = r.v + (s0 + j) * r.kv_row;
 #pragma GCC unroll 16
         for (int i = 0; i < NV; ++i) {
-          acc[i] = xsimd::fma(w, vfloat::load_unaligned(value + i * kFloatLanes), acc[i]);
+          acc[i] = fmadd(w, vfloat::load_unaligned(value + i * kFloatLanes), acc[i]);
         }
       }
     } else {
@@ -201,7 +201,7 @@ void attend_row_simd(const RowTask& r) {
         const float* value = r.v + (s0 + j) * r.kv_row;
         int i = 0;
         for (; i + kFloatLanes <= hd; i += kFloatLanes) {
-          xsimd::fma(w, vfloat::load_unaligned(value + i), vfloat::load_unaligned(r.out + i))
+          fmadd(w, vfloat::load_unaligned(value + i), vfloat::load_unaligned(r.out + i))
               .store_unaligned(r.out + i);
         }
         for (; i < hd; ++i) r.out[i] += p[j] * value[i];

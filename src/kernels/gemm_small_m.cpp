@@ -49,13 +49,13 @@ void small_m_tile(std::int64_t K, std::int64_t ldx, const fp16* w, std::int64_t 
     for (int j = 0; j < kRows; ++j) {
       const vfloat wv = load_f16(rows[j] + k);
       if (!z.enabled) {
-        for (int m = 0; m < M; ++m) acc[0][m][j] = xsimd::fma(xv[0][m], wv, acc[0][m][j]);
+        for (int m = 0; m < M; ++m) acc[0][m][j] = fmadd(xv[0][m], wv, acc[0][m][j]);
         continue;
       }
       const std::uint32_t zbits = bits[j].take(L);
       for (int s = 0; s < S; ++s) {
         const vfloat wp = wv + signed_lanes(zbits, z.scale[s]);
-        for (int m = 0; m < M; ++m) acc[s][m][j] = xsimd::fma(xv[s][m], wp, acc[s][m][j]);
+        for (int m = 0; m < M; ++m) acc[s][m][j] = fmadd(xv[s][m], wp, acc[s][m][j]);
       }
     }
   }

@@ -54,7 +54,7 @@ void ukernel_dot(std::int64_t kcp, const float* xp, const float* wp, float* y, s
     for (int j = 0; j < NR; ++j) {
       const vfloat wv = vfloat::load_aligned(wp + (c * NR + j) * L);
 #pragma GCC unroll 8
-      for (int i = 0; i < M; ++i) acc[i][j] = xsimd::fma(xv[i], wv, acc[i][j]);
+      for (int i = 0; i < M; ++i) acc[i][j] = fmadd(xv[i], wv, acc[i][j]);
     }
   }
   // Horizontal sums, L accumulators at a time.

@@ -40,7 +40,7 @@ void layernorm_row_simd(const float* x, float* out, std::int64_t C, const float*
   acc = vfloat(0.0f);
   for (std::int64_t i = 0; i < vec_end; i += kFloatLanes) {
     const vfloat d = vfloat::load_unaligned(x + i) - vmean;
-    acc = xsimd::fma(d, d, acc);
+    acc = fmadd(d, d, acc);
   }
   float sq = xsimd::hadd(acc);
   for (std::int64_t i = vec_end; i < C; ++i) sq += (x[i] - mean) * (x[i] - mean);

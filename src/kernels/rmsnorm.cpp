@@ -23,7 +23,7 @@ void rmsnorm_row_simd(const float* x, float* out, std::int64_t C, const float* w
   vfloat acc(0.0f);
   for (std::int64_t i = 0; i < vec_end; i += kFloatLanes) {
     const vfloat v = vfloat::load_unaligned(x + i);
-    acc = xsimd::fma(v, v, acc);
+    acc = fmadd(v, v, acc);
   }
   float sq = xsimd::hadd(acc);
   for (std::int64_t i = vec_end; i < C; ++i) sq += x[i] * x[i];

@@ -26,11 +26,24 @@
 
 #if !defined(POCKET_SIMD_SCALAR)
 #include <xsimd/xsimd.hpp>
+#if defined(POCKET_SIMD_AVX512)
+#include <immintrin.h>
+#endif
 
 namespace pocket {
 // The widest float batch of the compiled path; every SIMD kernel is written against it.
 using vfloat = xsimd::batch<float>;
 inline constexpr int kFloatLanes = static_cast<int>(vfloat::size);
+
+// a·b + c with one rounding. xsimd 8.1 has no AVX-512 fma: its generic fallback is a multiply
+// and an add (two roundings, half the throughput), so AVX-512 calls the instruction directly.
+inline vfloat fmadd(vfloat a, vfloat b, vfloat c) {
+#if defined(POCKET_SIMD_AVX512)
+  return _mm512_fmadd_ps(a, b, c);
+#else
+  return xsimd::fma(a, b, c);
+#endif
+}
 }  // namespace pocket
 #endif
 
