@@ -36,7 +36,7 @@ struct GemmBlocking {
 
 //                                   isa       lanes mr nr  kc   mb
 inline constexpr GemmBlocking kGemmBlocking[] = {
-    {"avx512", 16, 4, 6, 512, 256},
+    {"avx512", 16, 4, 6, 1024, 256},
     {"avx2", 8, 3, 4, 512, 252},
     {"neon", 4, 4, 6, 256, 256},
     {"scalar", 1, 4, 4, 256, 256},
