@@ -28,6 +28,8 @@
 #include "kernels/simd.h"
 #include "kernels/softmax.h"
 #include "kernels/thread_pool.h"
+#include "kernels/zo_update.h"
+#include "kernels/zrng.h"
 
 namespace {
 
@@ -152,6 +154,19 @@ void run_kernels(bool smoke, const Timing& timing, std::vector<Row>& rows) {
     });
     rows.push_back({"embedding gather", dims({n, d}), static_cast<double>(n * d) * (2 + 4 + 4), s});
   }
+  // ZO update W ← SR16(W − η(g·z + λW)) over an OPT-125m fc1-sized fp16 tensor, in place (read and
+  // write 2 bytes per weight), and the fp32-master variant (master read+write, fp16 written).
+  {
+    const std::int64_t n = smoke ? 4096 : 3072 * 768 * 4;
+    std::vector<fp16> w(n, 0x2E66);  // 0.1
+    std::vector<float> master(n, 0.1f);
+    const std::uint64_t pid = fnv1a64("bench.fc1.weight");
+    ZoUpdate u{z_key(1, pid), sr_key(1, pid), 1e-6f, 0.5f, 0.0f, 0};
+    double s = time([&] { zo_update_f16(w.data(), n, u); });
+    rows.push_back({"zo update (SR16)", dims({n}), 4.0 * n, s});
+    s = time([&] { zo_update_f32_master(master.data(), w.data(), n, u); });
+    rows.push_back({"zo update (f32 master)", dims({n}), 10.0 * n, s});
+  }
   // attention: a GPT-2 small prompt (causal) and one decode step over a 512-token KV cache
   for (const bool decode : {false, true}) {
     AttentionShape shape;
@@ -179,11 +194,11 @@ void print_table(const Row& copy, const std::vector<Row>& rows, int threads) {
   const double copy_gbps = copy.bytes / copy.seconds / 1e9;
   std::printf("bench-kernels: simd %s, %d thread%s; copy %s: %.2f GB/s (read + write)\n\n",
               kSimdPath, threads, threads == 1 ? "" : "s", copy.shape.c_str(), copy_gbps);
-  std::printf("%-18s %-20s %10s %10s %9s %8s %9s\n", "kernel", "shape", "MB moved", "ms", "GB/s",
+  std::printf("%-22s %-20s %10s %10s %9s %8s %9s\n", "kernel", "shape", "MB moved", "ms", "GB/s",
               "x copy", "GFLOP/s");
   for (const Row& r : rows) {
     const double gbps = r.bytes / r.seconds / 1e9;
-    std::printf("%-18s %-20s %10.2f %10.4f %9.2f %7.2fx", r.name.c_str(), r.shape.c_str(),
+    std::printf("%-22s %-20s %10.2f %10.4f %9.2f %7.2fx", r.name.c_str(), r.shape.c_str(),
                 r.bytes / 1e6, r.seconds * 1e3, gbps, gbps / copy_gbps);
     if (r.flops > 0.0) std::printf(" %9.2f", r.flops / r.seconds / 1e9);
     std::printf("\n");
