@@ -45,7 +45,8 @@ BIN ?= $(if $(DEFAULT_VARIANT),bin,$(BUILD)/bin)
 CXXFLAGS ?= -O2
 CXXFLAGS += -std=c++20 -march=$(ARCH) -ffp-contract=off -Wall -Wextra -pthread -MMD -MP
 # GCC 12 warns inside its own AVX-512 headers (_mm512_cvtph_ps); the warning says nothing of ours.
-ifneq ($(findstring g++,$(CXX)),)
+# Asked of the compiler, not its name: clang++ contains "g++", and on Termux g++ is clang.
+ifeq ($(shell $(CXX) --version 2>/dev/null | grep -ci clang),0)
   CXXFLAGS += -Wno-maybe-uninitialized
 endif
 CPPFLAGS += -Isrc -DPOCKET_MARCH='"$(ARCH)"'
@@ -129,7 +130,7 @@ test: $(BIN)/pocket-tests
 	scripts/run-tests.sh $(TEST_RUNNER) $(BIN)/pocket-tests
 
 test-arm:
-	$(MAKE) CXX=aarch64-linux-gnu-g++ ARCH=armv8.2-a+fp16 CROSS=1 \
+	$(MAKE) CXX=aarch64-linux-gnu-g++ AR=aarch64-linux-gnu-ar ARCH=armv8.2-a+fp16 CROSS=1 \
 	  BUILD=build/aarch64 BIN=build/aarch64/bin build/aarch64/bin/pocket-tests
 	scripts/run-tests.sh "qemu-aarch64 -L /usr/aarch64-linux-gnu" build/aarch64/bin/pocket-tests
 
