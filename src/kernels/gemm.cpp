@@ -3,9 +3,9 @@
 //
 // Loop nest of one task (a range of NR-row panels of W, i.e. a slice of Y's columns):
 //   for each K block pc (kc ≤ KC):                        partial sums of every Y tile, in order
-//     for each X block of ≤ MB rows:    pack X rows → MR-row panels           (L2, per stream)
+//     for each X block of ≤ MB/S rows:  pack X rows → MR-row panels           (L2, per stream)
 //       for each W panel in the task:   pack W rows (fp16 → fp32, + c·z) → NR-row panel (L1)
-//         for each X panel:             micro-kernel: Y tile (+)= X panel · W panelᵀ
+//         for each stream, X panel:     micro-kernel: Y tile (+)= X panel · W panelᵀ
 // At M ≤ 2 (decode steps) packing W costs more than using it: gemm_small_m.cpp reads W in place.
 // Tasks split Y by columns only; every Y element is the same sequence of fp32 operations
 // whichever thread computes it, so results are identical for any thread count.
@@ -36,10 +36,17 @@ struct ScratchLayout {
   std::int64_t w_floats;  // one stream's packed W panel
 };
 
-ScratchLayout scratch_layout(const GemmBlocking& b, std::int64_t M, std::int64_t K) {
+// X rows packed per block: mb is the L2 budget of all streams together, so two streams take
+// half as many rows each (a multiple of mr).
+std::int64_t rows_per_x_block(const GemmBlocking& b, int n_streams) {
+  return std::max<std::int64_t>(b.mr, b.mb / n_streams / b.mr * b.mr);
+}
+
+ScratchLayout scratch_layout(const GemmBlocking& b, std::int64_t M, std::int64_t K,
+                             int n_streams) {
   const std::int64_t kcp = std::min<std::int64_t>(b.kc, round_up(std::max<std::int64_t>(K, 1),
                                                                  b.lanes));
-  const std::int64_t rows = std::min<std::int64_t>(b.mb, round_up(M, b.mr));
+  const std::int64_t rows = std::min(rows_per_x_block(b, n_streams), round_up(M, b.mr));
   return {rows * kcp, static_cast<std::int64_t>(b.nr) * kcp};
 }
 
@@ -60,7 +67,8 @@ void gemm_driver(const GemmKernel& kernel, std::int64_t M, std::int64_t N, std::
   assert(ldx >= K && ldw >= K && ldy >= N);
 
   ThreadPool& pool = default_pool();
-  const ScratchLayout layout = scratch_layout(b, M, K);
+  const ScratchLayout layout = scratch_layout(b, M, K, n_streams);
+  const std::int64_t mb_rows = rows_per_x_block(b, n_streams);
   pool.reserve_scratch(sizeof(float) * n_streams * (layout.x_floats + layout.w_floats));
 
   // Small M leaves the X packing negligible, so more tasks than threads balance the load; at
@@ -83,8 +91,8 @@ void gemm_driver(const GemmKernel& kernel, std::int64_t M, std::int64_t N, std::
       const int kc = static_cast<int>(std::min<std::int64_t>(b.kc, K - pc));
       const int kcp = static_cast<int>(round_up(kc, b.lanes));
       const bool first = pc == 0;
-      for (std::int64_t m0 = 0; m0 < M; m0 += b.mb) {
-        const std::int64_t mb = std::min<std::int64_t>(b.mb, M - m0);
+      for (std::int64_t m0 = 0; m0 < M; m0 += mb_rows) {
+        const std::int64_t mb = std::min<std::int64_t>(mb_rows, M - m0);
         for (int s = 0; s < n_streams; ++s) {
           for (std::int64_t i0 = 0; i0 < mb; i0 += b.mr) {
             const int m = static_cast<int>(std::min<std::int64_t>(b.mr, mb - i0));
@@ -97,9 +105,10 @@ void gemm_driver(const GemmKernel& kernel, std::int64_t M, std::int64_t N, std::
           const int n = static_cast<int>(std::min<std::int64_t>(b.nr, N - n0));
           gemm_detail::pack_w_panel(w, ldw, n0, n, b.nr, pc, kc, kcp, b.lanes, n_streams, wpack,
                                     z);
-          for (std::int64_t i0 = 0; i0 < mb; i0 += b.mr) {
-            const int m = static_cast<int>(std::min<std::int64_t>(b.mr, mb - i0));
-            for (int s = 0; s < n_streams; ++s) {
+          // One stream at a time, so only its W panel needs to stay in L1.
+          for (int s = 0; s < n_streams; ++s) {
+            for (std::int64_t i0 = 0; i0 < mb; i0 += b.mr) {
+              const int m = static_cast<int>(std::min<std::int64_t>(b.mr, mb - i0));
               const float* bias = first && streams[s].bias ? streams[s].bias + n0 : nullptr;
               kernel.ukernel[m](kcp, xpack[s] + i0 * kcp, wpack[s],
                                 streams[s].y + (m0 + i0) * ldy + n0, ldy, n, bias,
@@ -118,7 +127,7 @@ void gemm_driver(const GemmKernel& kernel, std::int64_t M, std::int64_t N, std::
 
 std::size_t gemm_scratch_bytes(const GemmKernel& kernel, std::int64_t M, std::int64_t K,
                                int streams) {
-  const ScratchLayout layout = scratch_layout(kernel.blocking, M, K);
+  const ScratchLayout layout = scratch_layout(kernel.blocking, M, K, streams);
   return sizeof(float) * streams * (layout.x_floats + layout.w_floats);
 }
 
