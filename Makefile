@@ -37,6 +37,9 @@ endif
 ifneq ($(SANITIZE)$(SIMD)$(CROSS),)
   DEFAULT_VARIANT :=
 endif
+ifeq ($(origin CXX),command line)
+  DEFAULT_VARIANT :=
+endif
 
 VARIANT := $(notdir $(CXX))-$(subst +,_,$(ARCH))$(if $(SANITIZE),-san)$(if $(filter scalar,$(SIMD)),-scalar)
 BUILD ?= build/$(VARIANT)
@@ -88,6 +91,9 @@ BENCHES := $(patsubst bench/bench_%.cpp,bench-%,$(sort $(wildcard bench/bench_*.
 
 obj = $(patsubst %.cpp,$(BUILD)/obj/%.o,$(1))
 LIB := $(BUILD)/libpocket.a
+
+# Keep the benchmarks' objects: as intermediates of a pattern rule make would delete them.
+.SECONDARY:
 
 .PHONY: all test test-arm test-all bench-smoke deps demo clean help
 all: $(BIN)/pocket $(BIN)/pocket-tests $(addprefix $(BIN)/,$(BENCHES))

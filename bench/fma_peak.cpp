@@ -22,7 +22,7 @@ constexpr long kInner = 1 << 14;
 using Vec = vfloat;
 constexpr int kLanes = kFloatLanes;
 inline Vec fma(Vec a, Vec b, Vec c) { return fmadd(a, b, c); }
-inline float first(Vec v) { return xsimd::hadd(v); }
+inline float first(Vec v) { return reduce_sum(v); }
 #else
 using Vec = float;
 constexpr int kLanes = 1;

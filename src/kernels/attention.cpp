@@ -134,7 +134,7 @@ float block_scores(const RowTask& r, std::int64_t s0, int n, float* p) {
       continue;
     }
     const float* key = r.k + s * r.kv_row;
-    const float dot = hd >= kFloatLanes ? xsimd::hadd(dot_lanes<NV>(r.q, key, hd)) : 0.0f;
+    const float dot = hd >= kFloatLanes ? reduce_sum(dot_lanes<NV>(r.q, key, hd)) : 0.0f;
     p[j] = (dot + dot_tail(r.q, key, hd)) * r.scale;
     max = std::max(max, p[j]);
   }
@@ -154,7 +154,7 @@ float block_exp(float* p, int n, float m) {
     e.store_aligned(p + j);
     sum += e;
   }
-  return xsimd::hadd(sum);
+  return reduce_sum(sum);
 }
 
 // The vector form of attend_row_ref, a block of keys at a time. NV > 0: head_dim = NV *

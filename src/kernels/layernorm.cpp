@@ -32,7 +32,7 @@ void layernorm_row_simd(const float* x, float* out, std::int64_t C, const float*
   const std::int64_t vec_end = C - C % kFloatLanes;
   vfloat acc(0.0f);
   for (std::int64_t i = 0; i < vec_end; i += kFloatLanes) acc += vfloat::load_unaligned(x + i);
-  float sum = xsimd::hadd(acc);
+  float sum = reduce_sum(acc);
   for (std::int64_t i = vec_end; i < C; ++i) sum += x[i];
   const float mean = sum / static_cast<float>(C);
 
@@ -42,7 +42,7 @@ void layernorm_row_simd(const float* x, float* out, std::int64_t C, const float*
     const vfloat d = vfloat::load_unaligned(x + i) - vmean;
     acc = fmadd(d, d, acc);
   }
-  float sq = xsimd::hadd(acc);
+  float sq = reduce_sum(acc);
   for (std::int64_t i = vec_end; i < C; ++i) sq += (x[i] - mean) * (x[i] - mean);
   const float rstd = 1.0f / std::sqrt(sq / static_cast<float>(C) + eps);
 

@@ -25,7 +25,7 @@ void rmsnorm_row_simd(const float* x, float* out, std::int64_t C, const float* w
     const vfloat v = vfloat::load_unaligned(x + i);
     acc = fmadd(v, v, acc);
   }
-  float sq = xsimd::hadd(acc);
+  float sq = reduce_sum(acc);
   for (std::int64_t i = vec_end; i < C; ++i) sq += x[i] * x[i];
   const float rms_inv = 1.0f / std::sqrt(sq / static_cast<float>(C) + eps);
 

@@ -44,6 +44,16 @@ inline vfloat fmadd(vfloat a, vfloat b, vfloat c) {
   return xsimd::fma(a, b, c);
 #endif
 }
+
+// Σ lanes. xsimd 9 renamed hadd to reduce_add (and later releases dropped hadd); Debian ships
+// 8.1, Termux a current release.
+inline float reduce_sum(vfloat v) {
+#if XSIMD_VERSION_MAJOR >= 9
+  return xsimd::reduce_add(v);
+#else
+  return xsimd::hadd(v);
+#endif
+}
 }  // namespace pocket
 #endif
 

@@ -45,7 +45,7 @@ void softmax_row_simd(float* x, std::int64_t n, std::int64_t len) {
     e.store_unaligned(x + i);
     acc += e;
   }
-  float sum = xsimd::hadd(acc);
+  float sum = reduce_sum(acc);
   for (std::int64_t i = vec_end; i < len; ++i) {
     x[i] = std::exp(x[i] - max);
     sum += x[i];
