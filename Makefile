@@ -7,7 +7,7 @@
 #   make test SIMD=scalar the tests with every SIMD path switched off (the portable fallback)
 #   make bench-smoke      the benchmarks at tiny sizes (a check that they run, not a measurement)
 #   make deps             install what the build needs (apt on Debian/Ubuntu, pkg on Termux)
-#   make demo             the tuning demo (arrives with `pocket tune`)
+#   make demo             installs, builds, shows `pocket --help` (the tuning demo arrives with `pocket tune`)
 #
 # ARCH=... overrides the detected -march value (e.g. ARCH=x86-64-v3 builds the AVX2 path on an
 # AVX-512 machine). Variant builds (other ARCH, SANITIZE, SIMD, CXX) live in their own build/
@@ -147,10 +147,12 @@ bench-smoke: $(addprefix $(BIN)/,$(BENCHES))
 deps:
 	scripts/deps.sh
 
-demo:
-	@echo "make demo: the tuning demo arrives with 'pocket tune' (issue: zeroth-order fine-tuning)."
-	@echo "Until then: 'make test' runs the tests, 'bin/bench-gemm' the GEMM benchmark."
-	@exit 1
+demo: deps all
+	$(BIN)/pocket --help
+	@echo
+	@echo "make demo: the tuning demo (a bundled model tuned with 'pocket tune', accuracy before and"
+	@echo "after) arrives with the zeroth-order fine-tuning issue. Today pocket is its kernels:"
+	@echo "'make test' proves them, '$(BIN)/bench-gemm' and '$(BIN)/bench-kernels' measure them."
 
 clean:
 	rm -rf build bin
