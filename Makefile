@@ -83,6 +83,21 @@ ifneq ($(OPENBLAS_LIBS),)
   BENCH_CPPFLAGS := -DPOCKET_HAVE_OPENBLAS $(OPENBLAS_CFLAGS)
 endif
 
+# sentencepiece (the Llama tokenizer, and training one for `pocket init`) is optional: without it
+# pocket still runs every model from token ids, and Llama tokenization says what is missing.
+# Termux does not package it; the cross build has no arm64 copy of it. NO_SENTENCEPIECE=1 skips it.
+ifeq ($(CROSS)$(NO_SENTENCEPIECE),)
+  SP_LIBS := $(shell pkg-config --libs sentencepiece 2>/dev/null)
+  ifeq ($(SP_LIBS),)
+    ifeq ($(shell printf '\#include <sentencepiece_processor.h>\n' | $(CXX) -E -x c++ - >/dev/null 2>&1 && echo yes),yes)
+      SP_LIBS := -lsentencepiece -lsentencepiece_train
+    endif
+  endif
+endif
+ifneq ($(SP_LIBS),)
+  CPPFLAGS += -DPOCKET_HAVE_SENTENCEPIECE $(shell pkg-config --cflags sentencepiece 2>/dev/null)
+endif
+
 LIB_SRCS := $(sort $(wildcard src/kernels/*.cpp src/io/*.cpp src/model/*.cpp src/zo/*.cpp src/side/*.cpp))
 CLI_SRCS := $(sort $(wildcard src/cli/*.cpp))
 TEST_SRCS := $(sort $(wildcard tests/*.cpp tests/*/*.cpp))
@@ -116,15 +131,15 @@ $(LIB): $(call obj,$(LIB_SRCS))
 
 $(BIN)/pocket: $(call obj,$(CLI_SRCS)) $(LIB)
 	@mkdir -p $(dir $@)
-	$(CXX) $^ $(LDFLAGS) -o $@
+	$(CXX) $^ $(LDFLAGS) $(SP_LIBS) -o $@
 
 $(BIN)/pocket-tests: $(call obj,$(TEST_SRCS)) $(LIB)
 	@mkdir -p $(dir $@)
-	$(CXX) $^ $(LDFLAGS) -o $@
+	$(CXX) $^ $(LDFLAGS) $(SP_LIBS) -o $@
 
 $(BIN)/bench-%: $(BUILD)/obj/bench/bench_%.o $(call obj,$(BENCH_COMMON_SRCS)) $(LIB)
 	@mkdir -p $(dir $@)
-	$(CXX) $^ $(LDFLAGS) $(OPENBLAS_LIBS) -o $@
+	$(CXX) $^ $(LDFLAGS) $(OPENBLAS_LIBS) $(SP_LIBS) -o $@
 
 $(BUILD)/include/.links:
 	@mkdir -p $(dir $@)
