@@ -86,15 +86,15 @@ class Session {
  private:
   struct Buffers;
   void run(const TokenBatch& batch, const std::int32_t* positions, std::int64_t past,
-           const std::int64_t* rows, std::int64_t n_rows, float* logits);
+           bool use_cache, const std::int64_t* rows, std::int64_t n_rows, float* logits);
 
   const Model& model_;
   SessionLimits limits_;
   std::int64_t cached_ = 0;
   std::vector<float> arena_;
   std::vector<float> kv_;
-  std::vector<std::int32_t> positions_;
-  std::vector<std::uint8_t> key_mask_;
+  std::vector<std::int32_t> positions_;      // per token: real tokens before it, -1 = padding
+  std::vector<std::int32_t> position_rows_;  // per token: table row / RoPE position
   std::vector<std::int64_t> row_index_;
   // Views into arena_ (set once in the constructor).
   float* x_ = nullptr;      // residual stream [B*T, hidden]
