@@ -11,25 +11,40 @@ using Shape = std::vector<std::int64_t>;
 
 // Binding happens in two passes: vectors are recorded first and converted into one fp32 buffer
 // at the end, so that the pointers into it are taken once the buffer no longer moves.
+// Without a checkpoint the binder only records the tensors it would need (model_tensor_specs):
+// one list of names and shapes serves loading and `pocket init`.
 class Binder {
  public:
-  Binder(const Checkpoint& ckpt, ModelWeights& out) : ckpt_(ckpt), out_(out) {}
+  Binder(const Checkpoint* ckpt, ModelWeights& out, std::vector<TensorSpec>* record)
+      : ckpt_(ckpt), out_(out), record_(record) {}
 
   const fp16* matrix(const std::string& name, std::int64_t rows, std::int64_t cols) {
-    const TensorView& t = ckpt_.require(name, Dtype::kF16, {rows, cols});
+    if (ckpt_ == nullptr) {
+      record_->push_back({name, Dtype::kF16, {rows, cols}});
+      return nullptr;
+    }
+    const TensorView& t = ckpt_->require(name, Dtype::kF16, {rows, cols});
     out_.matrix_bytes += static_cast<std::int64_t>(t.nbytes);
     return reinterpret_cast<const fp16*>(t.data);
   }
 
   void vector(const std::string& name, std::int64_t n, const float** slot) {
-    const TensorView& t = ckpt_.require(name, Dtype::kF16, {n});
+    if (ckpt_ == nullptr) {
+      record_->push_back({name, Dtype::kF16, {n}});
+      return;
+    }
+    const TensorView& t = ckpt_->require(name, Dtype::kF16, {n});
     pending_.push_back({&t, n, slot});
   }
 
   // The first row of a [rows, cols] table, as an fp32 vector.
   void first_row(const std::string& name, std::int64_t rows, std::int64_t cols,
                  const float** slot) {
-    const TensorView& t = ckpt_.require(name, Dtype::kF16, {rows, cols});
+    if (ckpt_ == nullptr) {
+      record_->push_back({name, Dtype::kF16, {rows, cols}});
+      return;
+    }
+    const TensorView& t = ckpt_->require(name, Dtype::kF16, {rows, cols});
     pending_.push_back({&t, cols, slot});
   }
 
@@ -70,8 +85,9 @@ class Binder {
     std::int64_t n;  // leading elements used
     const float** slot;
   };
-  const Checkpoint& ckpt_;
+  const Checkpoint* ckpt_;
   ModelWeights& out_;
+  std::vector<TensorSpec>* record_;
   std::vector<Pending> pending_;
 };
 
@@ -154,9 +170,9 @@ void bind_llama(const ModelConfig& c, Binder& b, ModelWeights& w) {
 
 }  // namespace
 
-ModelWeights bind_weights(const ModelConfig& c, const Checkpoint& ckpt) {
-  ModelWeights w;
-  Binder b(ckpt, w);
+namespace {
+
+void bind_all(const ModelConfig& c, Binder& b, ModelWeights& w) {
   switch (c.arch) {
     case Arch::kOpt: bind_opt(c, b, w); break;
     case Arch::kRoberta: bind_roberta(c, b, w); break;
@@ -175,8 +191,24 @@ ModelWeights bind_weights(const ModelConfig& c, const Checkpoint& ckpt) {
     w.head.w = w.token_embed;
   }
   if (c.arch == Arch::kRoberta) b.vector("lm_head.bias", c.vocab_size, &w.head.bias);
+}
+
+}  // namespace
+
+ModelWeights bind_weights(const ModelConfig& config, const Checkpoint& ckpt) {
+  ModelWeights w;
+  Binder b(&ckpt, w, nullptr);
+  bind_all(config, b, w);
   b.finish();
   return w;
+}
+
+std::vector<TensorSpec> model_tensor_specs(const ModelConfig& config) {
+  ModelWeights unused;
+  std::vector<TensorSpec> specs;
+  Binder b(nullptr, unused, &specs);
+  bind_all(config, b, unused);
+  return specs;
 }
 
 }  // namespace pocket

@@ -72,4 +72,8 @@ struct ModelWeights {
 // naming the file and the tensor. Tensors the forward does not use (e.g. a pooler) are ignored.
 ModelWeights bind_weights(const ModelConfig& config, const Checkpoint& ckpt);
 
+// The tensors (names, shapes, F16) a checkpoint of `config` holds, in binding order: what
+// bind_weights reads, and what `pocket init` writes.
+std::vector<TensorSpec> model_tensor_specs(const ModelConfig& config);
+
 }  // namespace pocket
