@@ -46,6 +46,7 @@ class MappedFile {
   std::uint8_t* data_ = nullptr;
   std::size_t size_ = 0;
   MapMode mode_ = MapMode::kReadOnly;
+  int fd_ = -1;  // kept open by read-write maps only, for the fsync in sync()
 };
 
 }  // namespace pocket

@@ -46,7 +46,10 @@ struct TensorView {
 // problems): header length past the end of the file or over kMaxSafetensorsHeader, header not
 // valid JSON or not an object, an entry without dtype/shape/data_offsets, unknown dtype, negative
 // dimension, shape × dtype size != byte range, begin > end, a range outside the buffer, two
-// tensors overlapping, bytes of the buffer that belong to no tensor, a non-string metadata value.
+// tensors overlapping, bytes of the buffer that belong to no tensor, a non-string metadata value;
+// also a file shorter than 8 bytes, a key twice in one JSON object, data_offsets that are not two
+// non-negative integers, a shape whose byte size overflows, and F16/BF16 data at an odd offset
+// (those are used in place as uint16_t arrays).
 class SafetensorsFile {
  public:
   explicit SafetensorsFile(const std::string& path);
@@ -66,8 +69,8 @@ class SafetensorsFile {
 
 // All tensors of a model directory: model.safetensors, or the shards listed by
 // model.safetensors.index.json ({"weight_map": {"<tensor>": "<shard file>"}}). The index is
-// checked against the shards: every listed tensor is in the shard it names, and no tensor is in
-// two shards.
+// checked against the shards: every listed tensor is in the shard it names, no tensor is in two
+// shards, and every tensor of a shard is listed.
 class Checkpoint {
  public:
   // dir: a model directory. Throws pocket::Error naming the directory when it has neither file.
@@ -92,7 +95,8 @@ class Checkpoint {
 // Writing. The writer lays tensors out so that each one starts on a 64-byte boundary of the file
 // while the buffer stays gap-free (so the reference implementation still reads it): the header is
 // padded with spaces to end on a 64-byte boundary, tensors whose byte size is a multiple of 64
-// come first (in the given order), the others (small vectors of odd length) after them.
+// come first (in the given order), the others (small vectors of odd length) after them, largest
+// element size first, so that every tensor is aligned to its element size.
 struct TensorSpec {
   std::string name;
   Dtype dtype = Dtype::kF16;

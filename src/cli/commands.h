@@ -1,0 +1,13 @@
+// The subcommands of `pocket`, one per file in src/cli/. Each takes the arguments after "pocket"
+// (argv[0] is the subcommand's name), throws pocket::Error for user-facing failures (main prints
+// them) and returns the process exit status.
+#pragma once
+
+namespace pocket {
+
+int cmd_init(int argc, char** argv);      // init.cpp: random model with a published shape
+int cmd_convert(int argc, char** argv);   // convert.cpp: HF checkpoint -> F16 model.safetensors
+int cmd_forward(int argc, char** argv);   // forward.cpp: ids and logits of one sequence
+int cmd_generate(int argc, char** argv);  // generate.cpp: text continuation with a KV cache
+
+}  // namespace pocket
