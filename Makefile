@@ -147,7 +147,7 @@ $(BUILD)/include/.links:
 	touch $@
 
 # The test runner prints doctest's report and then one "N passed, N failed" line.
-test: $(BIN)/pocket-tests
+test: $(BIN)/pocket-tests $(BIN)/pocket
 	scripts/run-tests.sh $(TEST_RUNNER) $(BIN)/pocket-tests
 
 test-arm:

@@ -1,10 +1,11 @@
-// The `pocket` command. Subcommands live one per file in src/cli/ and arrive with the model,
-// tuning and side-tuning work; this file parses the global flags and dispatches.
+// The `pocket` command. Subcommands live one per file in src/cli/ (commands.h); this file prints
+// the overview, parses the global flags and dispatches.
 #include <cstdio>
 #include <cstring>
 #include <exception>
 #include <string>
 
+#include "cli/commands.h"
 #include "io/error.h"
 #include "kernels/cpu_features.h"
 #include "kernels/simd.h"
@@ -20,14 +21,18 @@ void print_help() {
   std::printf(
       "pocket %s - run and fine-tune LLMs on the device that holds the data\n"
       "\n"
-      "usage: pocket [--help] [--version]\n"
+      "usage: pocket COMMAND [ARGS]   (pocket COMMAND --help for each)\n"
+      "\n"
+      "commands:\n"
+      "  init       make a model directory with random weights in a published shape\n"
+      "  convert    turn an F32/BF16 Hugging Face checkpoint into the F16 one pocket maps\n"
+      "  forward    token ids and logits of one sequence (--json for exact values)\n"
+      "  generate   continue a prompt (KV cache, greedy or sampled), tokens/s on stderr\n"
       "\n"
       "options:\n"
       "  -h, --help     this text, with the CPU features found and the SIMD path compiled\n"
       "  -V, --version  print the version and the build\n"
-      "\n"
-      "Model commands (init, convert, forward, generate), tuning (tune, eval, replay, export) and\n"
-      "side tuning (side-tune, side-server) are not built yet in this version.\n"
+      "  --threads N    (every command) threads to use; default: every hardware thread\n"
       "\n"
       "cpu:     %s%s%s, %d logical cpus\n"
       "         features:",
@@ -53,6 +58,17 @@ int main(int argc, char** argv) {
     if (cmd == "-V" || cmd == "--version") {
       std::printf("pocket %s (%s)\n", POCKET_VERSION, pocket::build_description().c_str());
       return 0;
+    }
+    struct Command {
+      const char* name;
+      int (*run)(int, char**);
+    };
+    static constexpr Command kCommands[] = {{"init", pocket::cmd_init},
+                                            {"convert", pocket::cmd_convert},
+                                            {"forward", pocket::cmd_forward},
+                                            {"generate", pocket::cmd_generate}};
+    for (const Command& c : kCommands) {
+      if (cmd == c.name) return c.run(argc - 1, argv + 1);
     }
     throw pocket::Error("", "unknown command '" + cmd + "' (see pocket --help)");
   } catch (const std::exception& e) {

@@ -1,0 +1,165 @@
+#include "cli/args.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <sstream>
+
+#include "io/error.h"
+#include "kernels/thread_pool.h"
+
+namespace pocket {
+
+Args::Args(std::string usage, std::string about)
+    : usage_(std::move(usage)), about_(std::move(about)) {}
+
+void Args::option(const std::string& name, std::string* value, const std::string& help) {
+  options_.push_back({name, Kind::kString, value, help, value->empty() ? "" : *value});
+}
+void Args::option(const std::string& name, std::int64_t* value, const std::string& help) {
+  options_.push_back({name, Kind::kInt, value, help, std::to_string(*value)});
+}
+void Args::option(const std::string& name, double* value, const std::string& help) {
+  std::ostringstream text;
+  text << *value;
+  options_.push_back({name, Kind::kDouble, value, help, text.str()});
+}
+void Args::flag(const std::string& name, bool* value, const std::string& help) {
+  options_.push_back({name, Kind::kFlag, value, help, ""});
+}
+void Args::positional(const std::string& name, std::string* value, const std::string& help) {
+  positionals_.push_back({name, Kind::kString, value, help, ""});
+}
+
+Args::Spec* Args::find(const std::string& name) {
+  for (Spec& s : options_) {
+    if (s.name == name) return &s;
+  }
+  return nullptr;
+}
+
+void Args::set(Spec& spec, const std::string& value) {
+  switch (spec.kind) {
+    case Kind::kString:
+      *static_cast<std::string*>(spec.target) = value;
+      break;
+    case Kind::kInt: {
+      std::size_t used = 0;
+      long long x = 0;
+      try {
+        x = std::stoll(value, &used);
+      } catch (const std::exception&) {
+        used = 0;
+      }
+      if (used != value.size() || value.empty()) {
+        throw Error(spec.name, "'" + value + "' is not an integer");
+      }
+      *static_cast<std::int64_t*>(spec.target) = x;
+      break;
+    }
+    case Kind::kDouble: {
+      std::size_t used = 0;
+      double x = 0;
+      try {
+        x = std::stod(value, &used);
+      } catch (const std::exception&) {
+        used = 0;
+      }
+      if (used != value.size() || value.empty() || !std::isfinite(x)) {
+        throw Error(spec.name, "'" + value + "' is not a number");
+      }
+      *static_cast<double*>(spec.target) = x;
+      break;
+    }
+    case Kind::kFlag:
+      *static_cast<bool*>(spec.target) = true;
+      break;
+  }
+  given_.push_back(spec.name);
+}
+
+bool Args::parse(int argc, char** argv) {
+  std::size_t next_positional = 0;
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg == "-h" || arg == "--help") {
+      print_help();
+      return false;
+    }
+    if (arg.size() > 2 && arg.compare(0, 2, "--") == 0) {
+      std::string value;
+      bool inline_value = false;
+      const std::size_t eq = arg.find('=');
+      if (eq != std::string::npos) {
+        value = arg.substr(eq + 1);
+        arg = arg.substr(0, eq);
+        inline_value = true;
+      }
+      Spec* spec = find(arg);
+      if (spec == nullptr) throw Error(arg, "unknown option (see --help)");
+      if (spec->kind == Kind::kFlag) {
+        if (inline_value) throw Error(arg, "takes no value");
+        set(*spec, "");
+        continue;
+      }
+      if (!inline_value) {
+        if (i + 1 >= argc) throw Error(arg, "needs a value");
+        value = argv[++i];
+      }
+      set(*spec, value);
+      continue;
+    }
+    if (arg.size() > 1 && arg[0] == '-' && !(arg[1] >= '0' && arg[1] <= '9')) {
+      // Short aliases: -n for --n is not declared; a lone "-x" is a mistake, not a positional.
+      Spec* spec = find("-" + arg);
+      if (spec == nullptr) spec = find(arg);
+      if (spec == nullptr) throw Error(arg, "unknown option (see --help)");
+      if (spec->kind == Kind::kFlag) {
+        set(*spec, "");
+      } else {
+        if (i + 1 >= argc) throw Error(arg, "needs a value");
+        set(*spec, argv[++i]);
+      }
+      continue;
+    }
+    if (next_positional >= positionals_.size()) {
+      throw Error(arg, "unexpected argument (see --help)");
+    }
+    *static_cast<std::string*>(positionals_[next_positional++].target) = arg;
+  }
+  if (next_positional < positionals_.size()) {
+    throw Error(positionals_[next_positional].name, "missing (see --help)");
+  }
+  return true;
+}
+
+bool Args::given(const std::string& name) const {
+  return std::find(given_.begin(), given_.end(), name) != given_.end();
+}
+
+void Args::print_help() const {
+  std::printf("usage: %s\n\n%s\n", usage_.c_str(), about_.c_str());
+  if (!positionals_.empty()) {
+    std::printf("\narguments:\n");
+    for (const Spec& s : positionals_) std::printf("  %-18s %s\n", s.name.c_str(), s.help.c_str());
+  }
+  std::printf("\noptions:\n");
+  for (const Spec& s : options_) {
+    std::string left = s.name;
+    if (s.kind == Kind::kInt) left += " N";
+    if (s.kind == Kind::kDouble) left += " X";
+    if (s.kind == Kind::kString) left += " S";
+    std::string help = s.help;
+    if (!s.default_text.empty()) help += " (default: " + s.default_text + ")";
+    std::printf("  %-18s %s\n", left.c_str(), help.c_str());
+  }
+  std::printf("  %-18s %s\n", "-h, --help", "this text");
+}
+
+void apply_threads(std::int64_t threads) {
+  if (threads < 0) throw Error("--threads", "must be >= 1 (0 = every hardware thread)");
+  if (threads > 1024) throw Error("--threads", "more than 1024 threads");
+  set_num_threads(static_cast<int>(threads));
+}
+
+}  // namespace pocket

@@ -1,0 +1,166 @@
+// The `pocket` command end to end: it runs the binary built next to this test binary, checks exit
+// statuses, that every failure is one line on stderr, and that what the commands print agrees
+// with the library. Skipped (with a message) where that binary cannot be run, e.g. under qemu.
+#include <doctest/doctest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <string>
+
+#include "model/model.h"
+#include "test_util.h"
+
+namespace pocket {
+namespace {
+
+struct Result {
+  int status = -1;
+  std::string out, err;
+};
+
+std::string slurp(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+// The pocket binary beside this test binary, or "" if there is none that runs.
+const std::string& pocket_binary() {
+  static const std::string path = [] {
+    std::error_code ec;
+    const auto self = std::filesystem::read_symlink("/proc/self/exe", ec);
+    if (ec) return std::string();
+    const std::string p = (self.parent_path() / "pocket").string();
+    if (access(p.c_str(), X_OK) != 0) return std::string();
+    if (std::system((p + " --version >/dev/null 2>&1").c_str()) != 0) return std::string();
+    return p;
+  }();
+  return path;
+}
+
+Result run(const std::string& args, const test::TempDir& tmp) {
+  const std::string out = tmp / "stdout", err = tmp / "stderr";
+  const std::string cmd = pocket_binary() + " " + args + " >" + out + " 2>" + err;
+  const int raw = std::system(cmd.c_str());
+  Result r;
+  r.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
+  r.out = slurp(out);
+  r.err = slurp(err);
+  return r;
+}
+
+// A failure: status 1 and exactly one line on stderr, "pocket: ...", containing `phrase`.
+void check_one_line_error(const Result& r, const std::string& phrase) {
+  CHECK(r.status == 1);
+  CHECK(r.err.rfind("pocket: ", 0) == 0);
+  CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
+  CHECK_MESSAGE(r.err.find(phrase) != std::string::npos, r.err);
+}
+
+#define SKIP_WITHOUT_POCKET()                                                       \
+  if (pocket_binary().empty()) {                                                    \
+    MESSAGE("skipped: no runnable bin/pocket beside the test binary (cross build?)"); \
+    return;                                                                         \
+  }
+
+}  // namespace
+
+TEST_CASE("cli: init, forward --json agrees with the library bit for bit") {
+  SKIP_WITHOUT_POCKET();
+  test::TempDir tmp;
+  const std::string dir = tmp / "opt";
+  Result r = run("init --arch opt --shape tiny --seed 5 " + dir, tmp);
+  REQUIRE_MESSAGE(r.status == 0, r.err);
+  for (const char* f : {"config.json", "model.safetensors", "vocab.json", "merges.txt"}) {
+    CHECK(std::filesystem::exists(dir + "/" + f));
+  }
+  r = run("forward " + dir + " --ids \"2 10 300 7\" --positions all --json", tmp);
+  REQUIRE_MESSAGE(r.status == 0, r.err);
+  const auto j = nlohmann::json::parse(r.out);
+  CHECK(j["ids"] == nlohmann::json::array({2, 10, 300, 7}));
+  REQUIRE(j["logits"].size() == 4);
+
+  const Model model(dir);
+  const std::int64_t V = model.config().vocab_size;
+  Session s(model, {1, 4, 4, 0});
+  const std::int32_t ids[] = {2, 10, 300, 7};
+  const std::int64_t rows[] = {0, 1, 2, 3};
+  std::vector<float> logits(4 * V);
+  s.forward({1, 4, ids, nullptr}, rows, 4, logits.data());
+  for (std::int64_t r2 = 0; r2 < 4; ++r2) {
+    REQUIRE(j["logits"][r2].size() == static_cast<std::size_t>(V));
+    for (std::int64_t v = 0; v < V; ++v) {
+      REQUIRE(j["logits"][r2][v].get<float>() == logits[r2 * V + v]);
+    }
+  }
+  // The text path tokenizes with the model's tokenizer (OPT: </s> first).
+  r = run("forward " + dir + " --text \"hello there\"", tmp);
+  CHECK(r.status == 0);
+  CHECK(r.out.rfind("ids: 2 ", 0) == 0);
+}
+
+TEST_CASE("cli: generate is deterministic per seed and reports speed") {
+  SKIP_WITHOUT_POCKET();
+  test::TempDir tmp;
+  for (const char* arch : {"opt", "llama"}) {
+    CAPTURE(arch);
+    const std::string dir = tmp / arch;
+    REQUIRE(run(std::string("init --arch ") + arch + " --shape tiny " + dir, tmp).status == 0);
+    const Result a = run("generate " + dir + " --prompt \"Once upon\" -n 12 --seed 3", tmp);
+    const Result b = run("generate " + dir + " --prompt \"Once upon\" -n 12 --seed 3 --threads 1", tmp);
+    REQUIRE_MESSAGE(a.status == 0, a.err);
+    CHECK(a.out == b.out);
+    CHECK(a.out.rfind("Once upon", 0) == 0);
+    CHECK(a.err.find("tokens/s") != std::string::npos);
+    CHECK(a.err.find("peak RSS") != std::string::npos);
+    const Result g = run("generate " + dir + " --prompt \"Once upon\" -n 12 --temp 0 --ids", tmp);
+    CHECK(g.status == 0);
+    CHECK(g.err.find("ids:") != std::string::npos);
+  }
+}
+
+TEST_CASE("cli: convert makes a model pocket runs with the same logits") {
+  SKIP_WITHOUT_POCKET();
+  test::TempDir tmp;
+  REQUIRE(run("init --arch llama --shape tiny " + (tmp / "a"), tmp).status == 0);
+  const Result c = run("convert " + (tmp / "a") + " " + (tmp / "b"), tmp);
+  REQUIRE_MESSAGE(c.status == 0, c.err);
+  const Result fa = run("forward " + (tmp / "a") + " --ids 1,2,3 --json", tmp);
+  const Result fb = run("forward " + (tmp / "b") + " --ids 1,2,3 --json", tmp);
+  CHECK(fa.status == 0);
+  CHECK(fa.out == fb.out);
+}
+
+TEST_CASE("cli: bad command lines and inputs are one-line errors with exit status 1") {
+  SKIP_WITHOUT_POCKET();
+  test::TempDir tmp;
+  const std::string dir = tmp / "rob";
+  REQUIRE(run("init --arch roberta --shape tiny " + dir, tmp).status == 0);
+  check_one_line_error(run("frobnicate", tmp), "unknown command 'frobnicate'");
+  check_one_line_error(run("init --arch roberta --shape tiny " + dir, tmp), "already holds a model");
+  check_one_line_error(run("init --arch opt --shape roberta-large " + (tmp / "x"), tmp),
+                       "is a roberta shape");
+  check_one_line_error(run("init --shape tiny " + (tmp / "x"), tmp), "--arch");
+  check_one_line_error(run("forward " + (tmp / "missing") + " --ids 1", tmp), "config.json");
+  check_one_line_error(run("forward " + dir + " --ids 1 --bogus", tmp), "--bogus: unknown option");
+  check_one_line_error(run("forward " + dir + " --ids \"1 x\"", tmp), "'x' is not a token id");
+  check_one_line_error(run("forward " + dir + " --ids 99999", tmp), "token id 99999");
+  check_one_line_error(run("forward " + dir, tmp), "exactly one of --text and --ids");
+  check_one_line_error(run("generate " + dir + " --prompt hi", tmp), "not a causal");
+  check_one_line_error(run("generate " + dir + " --prompt hi -n zero", tmp), "not an integer");
+  check_one_line_error(run("forward " + dir + " --ids 1 --threads -2", tmp), "--threads");
+  // Every command has --help.
+  for (const char* cmd : {"init", "convert", "forward", "generate"}) {
+    const Result h = run(std::string(cmd) + " --help", tmp);
+    CHECK(h.status == 0);
+    CHECK(h.out.find("usage: pocket ") != std::string::npos);
+  }
+}
+
+}  // namespace pocket
