@@ -158,6 +158,7 @@ test-arm:
 bench-smoke: $(addprefix $(BIN)/,$(BENCHES))
 	$(BIN)/bench-gemm --smoke
 	$(BIN)/bench-kernels --smoke
+	$(BIN)/bench-forward --smoke
 
 deps:
 	scripts/deps.sh
