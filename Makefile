@@ -7,7 +7,7 @@
 #   make test SIMD=scalar the tests with every SIMD path switched off (the portable fallback)
 #   make bench-smoke      the benchmarks at tiny sizes (a check that they run, not a measurement)
 #   make deps             install what the build needs (apt on Debian/Ubuntu, pkg on Termux)
-#   make demo             installs, builds, shows `pocket --help` (the tuning demo arrives with `pocket tune`)
+#   make demo             installs, builds, makes a tiny model with `pocket init`, runs forward and generate
 #
 # ARCH=... overrides the detected -march value (e.g. ARCH=x86-64-v3 builds the AVX2 path on an
 # AVX-512 machine). Variant builds (other ARCH, SANITIZE, SIMD, CXX) live in their own build/
@@ -163,12 +163,16 @@ bench-smoke: $(addprefix $(BIN)/,$(BENCHES))
 deps:
 	scripts/deps.sh
 
+# Until `pocket tune` lands, the demo is the model path end to end: an OPT-125M-shaped model made by
+# `pocket init` (nothing downloaded), the logits of a sentence, and a streamed generation.
+DEMO_MODEL ?= weights/demo-opt-125m
 demo: deps all
-	$(BIN)/pocket --help
+	@test -f $(DEMO_MODEL)/config.json || $(BIN)/pocket init --arch opt --shape opt-125m --seed 1 $(DEMO_MODEL)
+	$(BIN)/pocket forward $(DEMO_MODEL) --text "pocket runs language models on the device."
+	$(BIN)/pocket generate $(DEMO_MODEL) --prompt "The engine" -n 24 --seed 1
 	@echo
-	@echo "make demo: the tuning demo (a bundled model tuned with 'pocket tune', accuracy before and"
-	@echo "after) arrives with the zeroth-order fine-tuning issue. Today pocket is its kernels:"
-	@echo "'make test' proves them, '$(BIN)/bench-gemm' and '$(BIN)/bench-kernels' measure them."
+	@echo "make demo: a random-weight model, so the text is noise; the numbers on stderr are real."
+	@echo "Real checkpoints: weights/README.md. The tuning demo arrives with 'pocket tune'."
 
 clean:
 	rm -rf build bin
