@@ -18,6 +18,13 @@ namespace {
 
 constexpr int kRows = 4;  // W rows per tile: M·S·kRows ≤ 16 accumulators
 
+// Decode streams every weight once from DRAM through kRows concurrent row streams. The hardware
+// prefetcher alone kept them at ~0.75 of a plain read loop's bandwidth; a software prefetch this
+// far ahead in each row (768 bytes, 12 cache lines) brings that to ~0.9 (measured on Sapphire
+// Rapids with 1.8 GB of matrices, 1 and 2 threads: 12.0 -> 13.8 and 23.0 -> 26.9 GB/s).
+// Prefetching past a row's end is harmless: prefetches never fault.
+constexpr std::int64_t kPrefetchAhead = 384;  // fp16 elements
+
 // One tile: rows [n0, n0 + n) of W against M rows of X for S streams, over all of K.
 //   acc[s][m][j] = Σ_chunks x_s[m, chunk] ⊙ (W[j, chunk] + scale_s·z[j, chunk])
 // then one horizontal sum each, plus the ragged end of K summed in k order.
@@ -47,6 +54,7 @@ void small_m_tile(std::int64_t K, std::int64_t ldx, const fp16* w, std::int64_t 
     }
 #pragma GCC unroll 4
     for (int j = 0; j < kRows; ++j) {
+      __builtin_prefetch(rows[j] + k + kPrefetchAhead);
       const vfloat wv = load_f16(rows[j] + k);
       if (!z.enabled) {
         for (int m = 0; m < M; ++m) acc[0][m][j] = fmadd(xv[0][m], wv, acc[0][m][j]);
