@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <filesystem>
 #include <random>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -77,7 +78,15 @@ class TempDir {
   TempDir(const TempDir&) = delete;
   TempDir& operator=(const TempDir&) = delete;
   const std::string& path() const { return path_; }
-  std::string operator/(const std::string& name) const { return path_ + "/" + name; }
+  std::string file(const std::string& name) const { return path_ + "/" + name; }
+  // The names of the entries in it (e.g. to check that no temporary file was left behind).
+  std::set<std::string> names() const {
+    std::set<std::string> out;
+    for (const auto& entry : std::filesystem::directory_iterator(path_)) {
+      out.insert(entry.path().filename().string());
+    }
+    return out;
+  }
 
  private:
   std::string path_;

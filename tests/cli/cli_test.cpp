@@ -45,7 +45,7 @@ const std::string& pocket_binary() {
 }
 
 Result run(const std::string& args, const test::TempDir& tmp) {
-  const std::string out = tmp / "stdout", err = tmp / "stderr";
+  const std::string out = tmp.file("stdout"), err = tmp.file("stderr");
   const std::string cmd = pocket_binary() + " " + args + " >" + out + " 2>" + err;
   const int raw = std::system(cmd.c_str());
   Result r;
@@ -74,7 +74,7 @@ void check_one_line_error(const Result& r, const std::string& phrase) {
 TEST_CASE("cli: init, forward --json agrees with the library bit for bit") {
   SKIP_WITHOUT_POCKET();
   test::TempDir tmp;
-  const std::string dir = tmp / "opt";
+  const std::string dir = tmp.file("opt");
   Result r = run("init --arch opt --shape tiny --seed 5 " + dir, tmp);
   REQUIRE_MESSAGE(r.status == 0, r.err);
   for (const char* f : {"config.json", "model.safetensors", "vocab.json", "merges.txt"}) {
@@ -110,7 +110,7 @@ TEST_CASE("cli: generate is deterministic per seed and reports speed") {
   test::TempDir tmp;
   for (const char* arch : {"opt", "llama"}) {
     CAPTURE(arch);
-    const std::string dir = tmp / arch;
+    const std::string dir = tmp.file(arch);
     REQUIRE(run(std::string("init --arch ") + arch + " --shape tiny " + dir, tmp).status == 0);
     const Result a = run("generate " + dir + " --prompt \"Once upon\" -n 12 --seed 3", tmp);
     const Result b = run("generate " + dir + " --prompt \"Once upon\" -n 12 --seed 3 --threads 1", tmp);
@@ -128,11 +128,11 @@ TEST_CASE("cli: generate is deterministic per seed and reports speed") {
 TEST_CASE("cli: convert makes a model pocket runs with the same logits") {
   SKIP_WITHOUT_POCKET();
   test::TempDir tmp;
-  REQUIRE(run("init --arch llama --shape tiny " + (tmp / "a"), tmp).status == 0);
-  const Result c = run("convert " + (tmp / "a") + " " + (tmp / "b"), tmp);
+  REQUIRE(run("init --arch llama --shape tiny " + tmp.file("a"), tmp).status == 0);
+  const Result c = run("convert " + tmp.file("a") + " " + tmp.file("b"), tmp);
   REQUIRE_MESSAGE(c.status == 0, c.err);
-  const Result fa = run("forward " + (tmp / "a") + " --ids 1,2,3 --json", tmp);
-  const Result fb = run("forward " + (tmp / "b") + " --ids 1,2,3 --json", tmp);
+  const Result fa = run("forward " + tmp.file("a") + " --ids 1,2,3 --json", tmp);
+  const Result fb = run("forward " + tmp.file("b") + " --ids 1,2,3 --json", tmp);
   CHECK(fa.status == 0);
   CHECK(fa.out == fb.out);
 }
@@ -140,14 +140,14 @@ TEST_CASE("cli: convert makes a model pocket runs with the same logits") {
 TEST_CASE("cli: bad command lines and inputs are one-line errors with exit status 1") {
   SKIP_WITHOUT_POCKET();
   test::TempDir tmp;
-  const std::string dir = tmp / "rob";
+  const std::string dir = tmp.file("rob");
   REQUIRE(run("init --arch roberta --shape tiny " + dir, tmp).status == 0);
   check_one_line_error(run("frobnicate", tmp), "unknown command 'frobnicate'");
   check_one_line_error(run("init --arch roberta --shape tiny " + dir, tmp), "already holds a model");
-  check_one_line_error(run("init --arch opt --shape roberta-large " + (tmp / "x"), tmp),
+  check_one_line_error(run("init --arch opt --shape roberta-large " + tmp.file("x"), tmp),
                        "is a roberta shape");
-  check_one_line_error(run("init --shape tiny " + (tmp / "x"), tmp), "--arch");
-  check_one_line_error(run("forward " + (tmp / "missing") + " --ids 1", tmp), "config.json");
+  check_one_line_error(run("init --shape tiny " + tmp.file("x"), tmp), "--arch");
+  check_one_line_error(run("forward " + tmp.file("missing") + " --ids 1", tmp), "config.json");
   check_one_line_error(run("forward " + dir + " --ids 1 --bogus", tmp), "--bogus: unknown option");
   check_one_line_error(run("forward " + dir + " --ids \"1 x\"", tmp), "'x' is not a token id");
   check_one_line_error(run("forward " + dir + " --ids 99999", tmp), "token id 99999");

@@ -26,24 +26,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// A fresh directory under $TMPDIR (or /tmp), removed with its contents at the end of the test.
-struct TempDir {
-  std::string path;
-  TempDir() {
-    const char* base = std::getenv("TMPDIR");
-    std::string pattern = std::string(base != nullptr && *base != '\0' ? base : "/tmp") +
-                          "/pocket-convert-test-XXXXXX";
-    REQUIRE(mkdtemp(pattern.data()) != nullptr);
-    path = pattern;
-  }
-  ~TempDir() {
-    std::error_code error;
-    fs::remove_all(path, error);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  std::string file(const std::string& name) const { return path + "/" + name; }
-};
+using test::TempDir;
 
 std::set<std::string> names_in(const std::string& dir) {
   std::set<std::string> out;
@@ -153,7 +136,7 @@ TEST_SUITE("safetensors convert") {
       ++progress_calls;
       CHECK(done <= total);
     };
-    const ConvertReport report = convert_checkpoint(in.path, out_dir, options);
+    const ConvertReport report = convert_checkpoint(in.path(), out_dir, options);
     CHECK(report.output == out_dir + "/model.safetensors");
     CHECK(report.tensors == 5);
     CHECK(report.converted == 2);
@@ -231,9 +214,9 @@ TEST_SUITE("safetensors convert") {
     ConvertOptions options;
     options.threads = 2;
     options.warn = [&](const std::string& line) { warnings.push_back(line); };
-    const ConvertReport report = convert_checkpoint(in.path, out.path, options);
+    const ConvertReport report = convert_checkpoint(in.path(), out.path(), options);
 
-    CHECK(names_in(out.path) == std::set<std::string>{"model.safetensors", "config.json",
+    CHECK(names_in(out.path()) == std::set<std::string>{"model.safetensors", "config.json",
                                                       "tokenizer.json", "merges.txt"});
     CHECK(report.copied == std::vector<std::string>{"config.json", "merges.txt", "tokenizer.json"});
     CHECK(read_text(out.file("config.json")) == config);
@@ -243,7 +226,7 @@ TEST_SUITE("safetensors convert") {
     CHECK(warnings[0].find("not read") != std::string::npos);
     CHECK(warnings[0].find('\n') == std::string::npos);
 
-    const Checkpoint converted(out.path);
+    const Checkpoint converted(out.path());
     CHECK(converted.files().size() == 1);
     CHECK(converted.all().size() == 3);
     const std::vector<fp16> got_a = f16_values(converted.require("a", Dtype::kF16, {10, 10}));
@@ -267,7 +250,7 @@ TEST_SUITE("safetensors convert") {
     try {
       ConvertOptions options;
       options.threads = 4;
-      convert_checkpoint(in.path, out.path, options);
+      convert_checkpoint(in.path(), out.path(), options);
     } catch (const pocket::Error& e) {
       message = e.what();
     }
@@ -277,7 +260,7 @@ TEST_SUITE("safetensors convert") {
     CHECK(message.find("value -70000 at element 70001") != std::string::npos);
     CHECK(message.find("beyond the fp16 range") != std::string::npos);
     CHECK(message.find('\n') == std::string::npos);
-    CHECK(names_in(out.path).empty());  // no model.safetensors, no temp file
+    CHECK(names_in(out.path()).empty());  // no model.safetensors, no temp file
   }
 
   TEST_CASE("convert: refuses OUT_DIR == IN_DIR, and an input that is no checkpoint") {
@@ -285,10 +268,10 @@ TEST_SUITE("safetensors convert") {
     write_inputs(in.file("model.safetensors"),
                  {make_input("w", Dtype::kF32, {2}, std::vector<float>{1, 2})});
     for (const std::string& out :
-         {in.path, in.path + "/.", in.path + "/../" + fs::path(in.path).filename().string()}) {
+         {in.path(), in.path() + "/.", in.path() + "/../" + fs::path(in.path()).filename().string()}) {
       std::string message;
       try {
-        convert_checkpoint(in.path, out);
+        convert_checkpoint(in.path(), out);
       } catch (const pocket::Error& e) {
         message = e.what();
       }
@@ -298,12 +281,12 @@ TEST_SUITE("safetensors convert") {
     TempDir empty, out;
     std::string message;
     try {
-      convert_checkpoint(empty.path, out.path);
+      convert_checkpoint(empty.path(), out.path());
     } catch (const pocket::Error& e) {
       message = e.what();
     }
     CHECK(message.find("no model.safetensors") != std::string::npos);
-    CHECK(names_in(out.path).empty());
+    CHECK(names_in(out.path()).empty());
   }
 
 }  // TEST_SUITE

@@ -22,37 +22,14 @@
 #include "io/atomic_file.h"
 #include "io/error.h"
 #include "io/mapped_file.h"
+#include "test_util.h"
 
 using namespace pocket;
 namespace fs = std::filesystem;
 
 namespace {
 
-// A fresh directory under $TMPDIR (or /tmp), removed with its contents at the end of the test.
-struct TempDir {
-  std::string path;
-  TempDir() {
-    const char* base = std::getenv("TMPDIR");
-    std::string pattern =
-        std::string(base != nullptr && *base != '\0' ? base : "/tmp") + "/pocket-io-test-XXXXXX";
-    REQUIRE(mkdtemp(pattern.data()) != nullptr);
-    path = pattern;
-  }
-  ~TempDir() {
-    std::error_code error;
-    fs::remove_all(path, error);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  std::string file(const std::string& name) const { return path + "/" + name; }
-  std::set<std::string> names() const {
-    std::set<std::string> out;
-    for (const auto& entry : fs::directory_iterator(path)) {
-      out.insert(entry.path().filename().string());
-    }
-    return out;
-  }
-};
+using test::TempDir;
 
 void write_bytes(const std::string& path, const std::string& bytes) {
   std::ofstream out(path, std::ios::binary);
@@ -243,8 +220,8 @@ TEST_SUITE("safetensors") {
     TempDir dir;
     write_pattern(dir.file("model.safetensors"),
                   {{"x", Dtype::kF16, {2, 3}}, {"y", Dtype::kI64, {1}}});
-    const Checkpoint checkpoint(dir.path);
-    CHECK(checkpoint.dir() == dir.path);
+    const Checkpoint checkpoint(dir.path());
+    CHECK(checkpoint.dir() == dir.path());
     CHECK(checkpoint.files().size() == 1);
     CHECK(checkpoint.all().size() == 2);
     CHECK(checkpoint.total_bytes() == 12 + 8);
@@ -257,7 +234,7 @@ TEST_SUITE("safetensors") {
     write_two_shards(dir);
     write_bytes(dir.file("model.safetensors.index.json"),
                 index_json({{"a", kShard1}, {"b", kShard1}, {"c", kShard2}}));
-    const Checkpoint checkpoint(dir.path);
+    const Checkpoint checkpoint(dir.path());
     CHECK(checkpoint.files().size() == 2);
     CHECK(checkpoint.all().size() == 3);
     CHECK(checkpoint.total_bytes() == 24);
@@ -439,7 +416,7 @@ TEST_SUITE("safetensors") {
     write_two_shards(dir);
     const std::string index = dir.file("model.safetensors.index.json");
     write_bytes(index, "{\"weight_map\": {\"a\": ");
-    expect_error([&] { Checkpoint checkpoint(dir.path); }, {index, "index is not valid JSON"});
+    expect_error([&] { Checkpoint checkpoint(dir.path()); }, {index, "index is not valid JSON"});
   }
 
   TEST_CASE("safetensors checkpoint broken: index without a weight_map") {
@@ -447,7 +424,7 @@ TEST_SUITE("safetensors") {
     write_two_shards(dir);
     const std::string index = dir.file("model.safetensors.index.json");
     write_bytes(index, "{\"metadata\": {}}");
-    expect_error([&] { Checkpoint checkpoint(dir.path); }, {index, "no \"weight_map\" object"});
+    expect_error([&] { Checkpoint checkpoint(dir.path()); }, {index, "no \"weight_map\" object"});
   }
 
   TEST_CASE("safetensors checkpoint broken: index names a shard file that does not exist") {
@@ -456,7 +433,7 @@ TEST_SUITE("safetensors") {
     const std::string index = dir.file("model.safetensors.index.json");
     write_bytes(index,
                 index_json({{"a", kShard1}, {"b", kShard1}, {"c", "model-00003.safetensors"}}));
-    expect_error([&] { Checkpoint checkpoint(dir.path); },
+    expect_error([&] { Checkpoint checkpoint(dir.path()); },
                  {index, "shard 'model-00003.safetensors' does not exist"});
   }
 
@@ -465,7 +442,7 @@ TEST_SUITE("safetensors") {
     write_two_shards(dir);
     const std::string index = dir.file("model.safetensors.index.json");
     write_bytes(index, index_json({{"a", "../model.safetensors"}}));
-    expect_error([&] { Checkpoint checkpoint(dir.path); },
+    expect_error([&] { Checkpoint checkpoint(dir.path()); },
                  {index, "tensor 'a'", "is not a file name in the directory"});
   }
 
@@ -474,7 +451,7 @@ TEST_SUITE("safetensors") {
     write_two_shards(dir);
     const std::string index = dir.file("model.safetensors.index.json");
     write_bytes(index, index_json({{"a", kShard1}, {"b", kShard1}, {"c", kShard1}}));
-    expect_error([&] { Checkpoint checkpoint(dir.path); },
+    expect_error([&] { Checkpoint checkpoint(dir.path()); },
                  {index, "tensor 'c'", std::string("not found in its shard '") + kShard1 + "'"});
   }
 
@@ -484,8 +461,8 @@ TEST_SUITE("safetensors") {
     write_pattern(dir.file(kShard2), {{"b", Dtype::kF16, {4}}});
     write_bytes(dir.file("model.safetensors.index.json"),
                 index_json({{"a", kShard1}, {"b", kShard2}}));
-    expect_error([&] { Checkpoint checkpoint(dir.path); },
-                 {dir.path, "tensor 'b'", "in two shards", kShard1, kShard2});
+    expect_error([&] { Checkpoint checkpoint(dir.path()); },
+                 {dir.path(), "tensor 'b'", "in two shards", kShard1, kShard2});
   }
 
   TEST_CASE("safetensors checkpoint broken: a shard tensor not listed in the index") {
@@ -493,7 +470,7 @@ TEST_SUITE("safetensors") {
     write_two_shards(dir);
     write_bytes(dir.file("model.safetensors.index.json"),
                 index_json({{"a", kShard1}, {"c", kShard2}}));
-    expect_error([&] { Checkpoint checkpoint(dir.path); },
+    expect_error([&] { Checkpoint checkpoint(dir.path()); },
                  {dir.file(kShard1), "tensor 'b'", "not listed in model.safetensors.index.json"});
   }
 
@@ -503,7 +480,7 @@ TEST_SUITE("safetensors") {
     write_bytes(dir.file(kShard2), "\x01\x02");
     write_bytes(dir.file("model.safetensors.index.json"),
                 index_json({{"a", kShard1}, {"c", kShard2}}));
-    expect_error([&] { Checkpoint checkpoint(dir.path); },
+    expect_error([&] { Checkpoint checkpoint(dir.path()); },
                  {dir.file(kShard2), "shorter than the 8-byte header length"});
   }
 
@@ -511,7 +488,7 @@ TEST_SUITE("safetensors") {
     TempDir dir;
     write_pattern(dir.file("model.safetensors"),
                   {{"model.decoder.layers.0.fc1.weight", Dtype::kBF16, {4, 2}}});
-    const Checkpoint checkpoint(dir.path);
+    const Checkpoint checkpoint(dir.path());
     expect_error(
         [&] {
           checkpoint.require("model.decoder.layers.0.fc1.weight", Dtype::kF16, {4, 2});
@@ -524,7 +501,7 @@ TEST_SUITE("safetensors") {
     TempDir dir;
     write_pattern(dir.file("model.safetensors"),
                   {{"model.decoder.layers.0.fc1.weight", Dtype::kF16, {3072, 7}}});
-    const Checkpoint checkpoint(dir.path);
+    const Checkpoint checkpoint(dir.path());
     expect_error(
         [&] {
           checkpoint.require("model.decoder.layers.0.fc1.weight", Dtype::kF16, {3072, 8});
@@ -538,16 +515,16 @@ TEST_SUITE("safetensors") {
     write_two_shards(dir);
     write_bytes(dir.file("model.safetensors.index.json"),
                 index_json({{"a", kShard1}, {"b", kShard1}, {"c", kShard2}}));
-    const Checkpoint checkpoint(dir.path);
+    const Checkpoint checkpoint(dir.path());
     expect_error([&] { checkpoint.require("lm_head.weight", Dtype::kF16, {4}); },
-                 {dir.path + ": tensor 'lm_head.weight' missing (not in any shard)"});
+                 {dir.path() + ": tensor 'lm_head.weight' missing (not in any shard)"});
   }
 
   TEST_CASE("safetensors checkpoint broken: directory with no checkpoint") {
     TempDir dir;
     write_bytes(dir.file("config.json"), "{}");
-    expect_error([&] { Checkpoint checkpoint(dir.path); },
-                 {dir.path, "no model.safetensors or model.safetensors.index.json"});
+    expect_error([&] { Checkpoint checkpoint(dir.path()); },
+                 {dir.path(), "no model.safetensors or model.safetensors.index.json"});
   }
 
   TEST_CASE("safetensors checkpoint broken: no such directory") {
@@ -618,7 +595,7 @@ TEST_SUITE("safetensors io: mapped_file, atomic_file") {
     TempDir dir;
     expect_error([&] { MappedFile map(dir.file("missing")); },
                  {dir.file("missing"), "cannot open"});
-    expect_error([&] { MappedFile map(dir.path); }, {dir.path, "is a directory"});
+    expect_error([&] { MappedFile map(dir.path()); }, {dir.path(), "is a directory"});
   }
 
   // ---- atomic files
@@ -679,7 +656,7 @@ TEST_SUITE("safetensors io: mapped_file, atomic_file") {
     const std::string path = dir.file("no-such-dir/file");
     expect_error([&] { write_file_atomic(path, "x"); }, {path, "cannot create"});
     expect_error([&] { fsync_directory(dir.file("nope")); }, {dir.file("nope")});
-    fsync_directory(dir.path);
+    fsync_directory(dir.path());
   }
 
 }  // TEST_SUITE

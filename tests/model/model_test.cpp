@@ -195,7 +195,7 @@ TEST_CASE("model: greedy generation is the argmax of the full forward at every s
 TEST_CASE("model: bad configs and inputs are one-line errors naming the problem") {
   TempDir dir;
   make_tiny(Arch::kOpt, dir.path());
-  const std::string config = dir / "config.json";
+  const std::string config = dir.file("config.json");
   auto rewrite = [&](const std::string& text) { write_file_atomic(config, text); };
 
   rewrite("{\"model_type\": \"gpt_neox\"}");
@@ -262,12 +262,12 @@ TEST_CASE("model: random weights are the same bits for any thread count") {
   set_num_threads(2);
   write_random_weights(c, 3, b.path());
   set_num_threads(0);
-  std::ifstream fa(a / "model.safetensors", std::ios::binary), fb(b / "model.safetensors", std::ios::binary);
+  std::ifstream fa(a.file("model.safetensors"), std::ios::binary), fb(b.file("model.safetensors"), std::ios::binary);
   const std::string sa((std::istreambuf_iterator<char>(fa)), {}), sb((std::istreambuf_iterator<char>(fb)), {});
   CHECK(sa.size() > 100000);
   CHECK(sa == sb);
   // std 0.02 as asked, measured on a matrix.
-  const SafetensorsFile file(a / "model.safetensors");
+  const SafetensorsFile file(a.file("model.safetensors"));
   const TensorView* w = file.find("model.layers.0.mlp.up_proj.weight");
   REQUIRE(w != nullptr);
   const fp16* h = reinterpret_cast<const fp16*>(w->data);
