@@ -62,24 +62,7 @@ std::vector<Case> read_cases(const std::string& path) {
   return cases;
 }
 
-// A fresh directory, removed with its contents at the end of the test.
-class ScratchDir {
- public:
-  ScratchDir() {
-    std::string pattern = (std::filesystem::temp_directory_path() / "pocket-tok-XXXXXX").string();
-    REQUIRE(mkdtemp(pattern.data()) != nullptr);
-    path_ = pattern;
-  }
-  ~ScratchDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  std::string operator/(const std::string& name) const { return path_ + "/" + name; }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+using test::TempDir;
 
 // The text streamed token by token through decode_next.
 std::string stream(const Tokenizer& tok, const Ids& ids) {
@@ -116,10 +99,10 @@ nlohmann::json byte_vocab(const std::vector<std::string>& extra) {
 }
 
 // A small valid vocab.json + merges.txt in `dir`: "Ġt", "he", "Ġthe" and the specials.
-void write_small_bpe(const ScratchDir& dir) {
-  write_file(dir / "vocab.json",
+void write_small_bpe(const TempDir& dir) {
+  write_file(dir.file("vocab.json"),
              byte_vocab({"Ġt", "he", "Ġthe", "<s>", "</s>", "<pad>", "<mask>"}).dump());
-  write_file(dir / "merges.txt", "#version: 0.2\nĠ t\nh e\nĠt he\n");
+  write_file(dir.file("merges.txt"), "#version: 0.2\nĠ t\nh e\nĠt he\n");
 }
 
 // The one-line message of the pocket::Error that f() throws.
@@ -273,11 +256,11 @@ TEST_SUITE("tokenizer") {
 
   TEST_CASE(
       "bpe: tokenizer.json (merges as strings or pairs, added tokens) == vocab.json + merges.txt") {
-    ScratchDir dir;
+    TempDir dir;
     write_small_bpe(dir);
     const auto from_files =
-        BpeTokenizer::from_vocab_merges(dir / "vocab.json", dir / "merges.txt", "roberta");
-    const nlohmann::json vocab = nlohmann::json::parse(read_file(dir / "vocab.json"));
+        BpeTokenizer::from_vocab_merges(dir.file("vocab.json"), dir.file("merges.txt"), "roberta");
+    const nlohmann::json vocab = nlohmann::json::parse(read_file(dir.file("vocab.json")));
     for (const bool pairs : {false, true}) {
       CAPTURE(pairs);
       using nlohmann::json;
@@ -291,8 +274,8 @@ TEST_SUITE("tokenizer") {
             {{"id", vocab["<mask>"]}, {"content", "<mask>"}, {"lstrip", true}, {"special", true}}}},
           {"pre_tokenizer", {{"type", "ByteLevel"}, {"add_prefix_space", false}}},
           {"model", {{"type", "BPE"}, {"vocab", vocab}, {"merges", merges}}}};
-      write_file(dir / "tokenizer.json", j.dump());
-      const auto from_json = BpeTokenizer::from_tokenizer_json(dir / "tokenizer.json", "roberta");
+      write_file(dir.file("tokenizer.json"), j.dump());
+      const auto from_json = BpeTokenizer::from_tokenizer_json(dir.file("tokenizer.json"), "roberta");
       for (const std::string text : {"the theme", " the <mask> then", "<s>the</s>", "ünï the 3"}) {
         CAPTURE(text);
         CHECK(from_json->encode(text) == from_files->encode(text));
@@ -307,13 +290,13 @@ TEST_SUITE("tokenizer") {
   }
 
   TEST_CASE("bpe: side files name the special tokens and their options") {
-    ScratchDir dir;
+    TempDir dir;
     write_small_bpe(dir);
-    const nlohmann::json vocab = nlohmann::json::parse(read_file(dir / "vocab.json"));
-    write_file(dir / "special_tokens_map.json",
+    const nlohmann::json vocab = nlohmann::json::parse(read_file(dir.file("vocab.json")));
+    write_file(dir.file("special_tokens_map.json"),
                R"({"bos_token": "<s>", "eos_token": {"content": "</s>", "rstrip": true},
                  "pad_token": "<pad>", "additional_special_tokens": ["<extra>"]})");
-    write_file(dir / "added_tokens.json", R"({"<extra>": 400})");
+    write_file(dir.file("added_tokens.json"), R"({"<extra>": 400})");
     const auto tok = BpeTokenizer::load(dir.path(), "gpt2");
     CHECK(tok->bos_id() == vocab["<s>"].get<int>());
     CHECK(tok->eos_id() == vocab["</s>"].get<int>());
@@ -331,83 +314,83 @@ TEST_SUITE("tokenizer") {
   // Broken BPE files: one-line errors that name the file (and line).
 
   TEST_CASE("bpe: vocab.json that is not JSON") {
-    ScratchDir dir;
+    TempDir dir;
     write_small_bpe(dir);
-    write_file(dir / "vocab.json", R"({"a": 1, "b": )");
+    write_file(dir.file("vocab.json"), R"({"a": 1, "b": )");
     const std::string msg = error_of([&] { load_tokenizer(dir.path(), "gpt2"); });
-    CHECK(msg.find(dir / "vocab.json") == 0);
+    CHECK(msg.find(dir.file("vocab.json")) == 0);
     CHECK(msg.find("invalid JSON") != std::string::npos);
   }
 
   TEST_CASE("bpe: vocab.json that is not an object, with non-integer or duplicate ids") {
-    ScratchDir dir;
+    TempDir dir;
     write_small_bpe(dir);
     const auto load = [&] { BpeTokenizer::load(dir.path(), "gpt2"); };
-    write_file(dir / "vocab.json", R"(["a", "b"])");
-    CHECK(error_of(load) == dir / "vocab.json" + ": expected a JSON object of token -> id");
-    write_file(dir / "vocab.json", R"({"a": 0, "b": "1"})");
-    CHECK(error_of(load) == dir / "vocab.json" + ": token \"b\": id \"1\" is not an integer");
-    write_file(dir / "vocab.json", R"({"a": 0, "b": 0})");
-    CHECK(error_of(load) == dir / "vocab.json" + ": tokens \"a\" and \"b\" have the same id 0");
-    write_file(dir / "vocab.json", R"({"a": 0, "b": 1})");
-    CHECK(error_of(load).find(dir / "vocab.json" + ": no token for byte 0x00") == 0);
+    write_file(dir.file("vocab.json"), R"(["a", "b"])");
+    CHECK(error_of(load) == dir.file("vocab.json") + ": expected a JSON object of token -> id");
+    write_file(dir.file("vocab.json"), R"({"a": 0, "b": "1"})");
+    CHECK(error_of(load) == dir.file("vocab.json") + ": token \"b\": id \"1\" is not an integer");
+    write_file(dir.file("vocab.json"), R"({"a": 0, "b": 0})");
+    CHECK(error_of(load) == dir.file("vocab.json") + ": tokens \"a\" and \"b\" have the same id 0");
+    write_file(dir.file("vocab.json"), R"({"a": 0, "b": 1})");
+    CHECK(error_of(load).find(dir.file("vocab.json") + ": no token for byte 0x00") == 0);
   }
 
   TEST_CASE("bpe: a merge line with three parts") {
-    ScratchDir dir;
+    TempDir dir;
     write_small_bpe(dir);
-    write_file(dir / "merges.txt", "#version: 0.2\nĠ t\nh e x\nĠt he\n");
+    write_file(dir.file("merges.txt"), "#version: 0.2\nĠ t\nh e x\nĠt he\n");
     CHECK(error_of([&] { load_tokenizer(dir.path(), "gpt2"); }) ==
-          dir / "merges.txt" +
+          dir.file("merges.txt") +
               ":3: expected two tokens separated by one space, got 3 parts: \"h e x\"");
   }
 
   TEST_CASE("bpe: a merge of a token that is not in the vocabulary") {
-    ScratchDir dir;
+    TempDir dir;
     write_small_bpe(dir);
-    write_file(dir / "merges.txt", "Ġ t\nhe llo\n");  // no "#version" line: line 2 is the 2nd merge
+    write_file(dir.file("merges.txt"), "Ġ t\nhe llo\n");  // no "#version" line: line 2 is the 2nd merge
     CHECK(error_of([&] { load_tokenizer(dir.path(), "gpt2"); }) ==
-          dir / "merges.txt" + ":2: \"llo\" is not in the vocabulary");
+          dir.file("merges.txt") + ":2: \"llo\" is not in the vocabulary");
   }
 
   TEST_CASE("bpe: vocab.json and merges.txt of different tokenizers (merged token missing)") {
-    ScratchDir dir;
+    TempDir dir;
     write_small_bpe(dir);
-    write_file(dir / "merges.txt", "#version: 0.2\nĠ t\nh e\nĠt h\n");
+    write_file(dir.file("merges.txt"), "#version: 0.2\nĠ t\nh e\nĠt h\n");
     CHECK(error_of([&] { load_tokenizer(dir.path(), "gpt2"); }) ==
-          dir / "merges.txt" + ":4: the merged token \"Ġth\" is not in the vocabulary");
+          dir.file("merges.txt") + ":4: the merged token \"Ġth\" is not in the vocabulary");
   }
 
   TEST_CASE("bpe: a broken merge in tokenizer.json names its index") {
-    ScratchDir dir;
+    TempDir dir;
     nlohmann::json j = {
         {"pre_tokenizer", {{"type", "ByteLevel"}}},
         {"model",
          {{"type", "BPE"}, {"vocab", byte_vocab({"he"})}, {"merges", {"h e", {"x", "y", "z"}}}}}};
-    write_file(dir / "tokenizer.json", j.dump());
+    write_file(dir.file("tokenizer.json"), j.dump());
     CHECK(error_of([&] { load_tokenizer(dir.path(), "gpt2"); }) ==
-          dir / "tokenizer.json" +
+          dir.file("tokenizer.json") +
               ": model.merges[1]: expected \"left right\" or [left, right], "
               "got [\"x\",\"y\",\"z\"]");
     j["pre_tokenizer"] = {{"type", "Metaspace"}};
-    write_file(dir / "tokenizer.json", j.dump());
+    write_file(dir.file("tokenizer.json"), j.dump());
     CHECK(error_of([&] { load_tokenizer(dir.path(), "gpt2"); }).find("not GPT-2's ByteLevel") !=
           std::string::npos);
   }
 
   TEST_CASE("tokenizer: a directory without tokenizer files, or with half of them") {
-    ScratchDir dir;
+    TempDir dir;
     CHECK(error_of([&] { load_tokenizer(dir.path(), "opt"); }) ==
           dir.path() +
               ": no tokenizer files (tokenizer.model, tokenizer.json, or vocab.json + merges.txt)");
-    write_file(dir / "vocab.json", "{}");
+    write_file(dir.file("vocab.json"), "{}");
     CHECK(error_of([&] { load_tokenizer(dir.path(), "opt"); }) ==
           dir.path() + ": vocab.json without merges.txt");
-    CHECK(error_of([&] { load_tokenizer(dir / "nowhere", "opt"); }) ==
-          dir / "nowhere" + ": not a directory");
-    write_file(dir / "tokenizer.model", "not a model");
+    CHECK(error_of([&] { load_tokenizer(dir.file("nowhere"), "opt"); }) ==
+          dir.file("nowhere") + ": not a directory");
+    write_file(dir.file("tokenizer.model"), "not a model");
     const std::string msg = error_of([&] { load_tokenizer(dir.path(), "llama"); });
-    CHECK(msg.find(dir / "tokenizer.model") == 0);
+    CHECK(msg.find(dir.file("tokenizer.model")) == 0);
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -507,12 +490,12 @@ TEST_SUITE("tokenizer") {
     };
     for (const std::string model_type : {"opt", "roberta", "gpt2"}) {
       CAPTURE(model_type);
-      ScratchDir dir;
+      TempDir dir;
       const std::int64_t vocab_limit = 50272;
       write_bpe_tokenizer_files(dir.path(), model_type, vocab_limit);
       for (const char* f :
            {"vocab.json", "merges.txt", "tokenizer_config.json", "special_tokens_map.json"}) {
-        CHECK(std::filesystem::exists(dir / f));
+        CHECK(std::filesystem::exists(dir.file(f)));
       }
       const auto tok = load_tokenizer(dir.path(), model_type);
       CHECK(tok->vocab_size() <= vocab_limit);
@@ -558,7 +541,7 @@ TEST_SUITE("tokenizer") {
   }
 
   TEST_CASE("init: BPE files fit a small vocabulary, and say when it is too small") {
-    ScratchDir dir;
+    TempDir dir;
     write_bpe_tokenizer_files(dir.path(), "roberta", 300);
     const auto tok = load_tokenizer(dir.path(), "roberta");
     CHECK(tok->vocab_size() == 300);
@@ -574,7 +557,7 @@ TEST_SUITE("tokenizer") {
   }
 
   TEST_CASE("init: SentencePiece tokenizer.model loads, round-trips, fits the vocabulary") {
-    ScratchDir dir;
+    TempDir dir;
     if (!SentencePieceTokenizer::available()) {
       CHECK(error_of([&] {
               write_sentencepiece_tokenizer_file(dir.path(), 32000);
@@ -583,7 +566,7 @@ TEST_SUITE("tokenizer") {
       return;
     }
     write_sentencepiece_tokenizer_file(dir.path(), 32000);
-    CHECK(std::filesystem::exists(dir / "tokenizer_config.json"));
+    CHECK(std::filesystem::exists(dir.file("tokenizer_config.json")));
     const auto tok = load_tokenizer(dir.path(), "llama");
     CHECK(tok->vocab_size() == 512);
     CHECK(tok->special_id("<unk>") == 0);
@@ -602,7 +585,7 @@ TEST_SUITE("tokenizer") {
     }
     CHECK(tok->encode("the model").size() <= 3);
 
-    ScratchDir small;
+    TempDir small;
     write_sentencepiece_tokenizer_file(small.path(), 400);
     CHECK(load_tokenizer(small.path(), "llama")->vocab_size() == 400);
     CHECK(error_of([&] {
