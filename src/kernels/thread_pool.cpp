@@ -10,6 +10,8 @@ namespace {
 // A woken worker spins this many polls for the next job before sleeping: consecutive kernels of a
 // forward pass follow each other within microseconds, faster than a condition-variable wake-up.
 constexpr int kSpinPolls = 1 << 14;
+constexpr std::uint64_t kClosed = std::uint64_t{1} << 31;
+constexpr std::uint64_t kCountMask = kClosed - 1;
 }  // namespace
 
 void ThreadPool::AlignedFree::operator()(void* p) const { std::free(p); }
@@ -60,12 +62,30 @@ void ThreadPool::run_erased(std::int64_t n_tasks, TaskFn fn, void* ctx) {
     fn_ = fn;
     ctx_ = ctx;
     next_task_.store(0, std::memory_order_relaxed);
-    busy_workers_.store(n_threads_ - 1, std::memory_order_relaxed);
-    generation_.fetch_add(1, std::memory_order_release);
+    finished_workers_.store(0, std::memory_order_relaxed);
+    const std::uint64_t gen = generation_.load(std::memory_order_relaxed) + 1;
+    joined_.store(gen << 32, std::memory_order_relaxed);
+    generation_.store(gen, std::memory_order_release);
   }
   wake_.notify_all();
   drain(0);
-  while (busy_workers_.load(std::memory_order_acquire) != 0) std::this_thread::yield();
+  // Every task has been handed out. Close the job: workers that have not joined yet (asleep, or
+  // descheduled by the OS) never will, and it can return as soon as those that did are done.
+  const std::uint64_t joined = joined_.fetch_or(kClosed, std::memory_order_acq_rel) & kCountMask;
+  while (static_cast<std::uint64_t>(finished_workers_.load(std::memory_order_acquire)) != joined) {
+    std::this_thread::yield();
+  }
+}
+
+bool ThreadPool::join(std::uint64_t gen) {
+  std::uint64_t j = joined_.load(std::memory_order_acquire);
+  for (;;) {
+    if ((j >> 32) != (gen & 0xFFFFFFFFu) || (j & kClosed) != 0) return false;
+    if (joined_.compare_exchange_weak(j, j + 1, std::memory_order_acq_rel,
+                                      std::memory_order_acquire)) {
+      return true;
+    }
+  }
 }
 
 void ThreadPool::worker_loop(int worker) {
@@ -87,8 +107,9 @@ void ThreadPool::worker_loop(int worker) {
       std::lock_guard<std::mutex> lock(mutex_);
       if (stop_) return;
     }
+    if (!join(gen)) continue;  // the job was over before this worker got to it
     drain(worker);
-    busy_workers_.fetch_sub(1, std::memory_order_acq_rel);
+    finished_workers_.fetch_add(1, std::memory_order_release);
   }
 }
 

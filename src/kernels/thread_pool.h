@@ -54,6 +54,7 @@ class ThreadPool {
   void run_erased(std::int64_t n_tasks, TaskFn fn, void* ctx);
   void worker_loop(int worker);
   void drain(int worker);
+  bool join(std::uint64_t gen);  // joins job `gen` if it is still open
 
   int n_threads_;
   std::vector<std::thread> threads_;
@@ -65,7 +66,11 @@ class ThreadPool {
   std::condition_variable wake_;
   std::atomic<std::uint64_t> generation_{0};
   std::atomic<std::int64_t> next_task_{0};
-  std::atomic<int> busy_workers_{0};
+  // Who works on the job: (generation << 32) | workers joined, kClosed set by the caller once it
+  // has run out of tasks. A worker joins only an open job of its own generation, so the caller
+  // waits for the workers that joined, never for one that has not woken up yet.
+  std::atomic<std::uint64_t> joined_{0};
+  std::atomic<int> finished_workers_{0};
   std::int64_t n_tasks_ = 0;
   TaskFn fn_ = nullptr;
   void* ctx_ = nullptr;
