@@ -86,10 +86,14 @@ bool Args::parse(int argc, char** argv) {
       print_help();
       return false;
     }
-    if (arg.size() > 2 && arg.compare(0, 2, "--") == 0) {
+    // An option: "--name VALUE", "--name=VALUE", or a declared short name such as "-n VALUE".
+    // A lone "-x" that is not declared is a mistake, not a positional; "-3" is a positional.
+    const bool long_form = arg.size() > 2 && arg.compare(0, 2, "--") == 0;
+    const bool short_form = arg.size() > 1 && arg[0] == '-' && !(arg[1] >= '0' && arg[1] <= '9');
+    if (long_form || short_form) {
       std::string value;
       bool inline_value = false;
-      const std::size_t eq = arg.find('=');
+      const std::size_t eq = long_form ? arg.find('=') : std::string::npos;
       if (eq != std::string::npos) {
         value = arg.substr(eq + 1);
         arg = arg.substr(0, eq);
@@ -107,19 +111,6 @@ bool Args::parse(int argc, char** argv) {
         value = argv[++i];
       }
       set(*spec, value);
-      continue;
-    }
-    if (arg.size() > 1 && arg[0] == '-' && !(arg[1] >= '0' && arg[1] <= '9')) {
-      // Short aliases: -n for --n is not declared; a lone "-x" is a mistake, not a positional.
-      Spec* spec = find("-" + arg);
-      if (spec == nullptr) spec = find(arg);
-      if (spec == nullptr) throw Error(arg, "unknown option (see --help)");
-      if (spec->kind == Kind::kFlag) {
-        set(*spec, "");
-      } else {
-        if (i + 1 >= argc) throw Error(arg, "needs a value");
-        set(*spec, argv[++i]);
-      }
       continue;
     }
     if (next_positional >= positionals_.size()) {

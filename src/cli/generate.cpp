@@ -2,6 +2,7 @@
 // speed and memory on stderr.
 #include <sys/resource.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <string>
 #include <vector>

@@ -1,7 +1,6 @@
 // pocket init: a complete Hugging Face-style model directory with random weights and a real
 // published shape — config.json, model.safetensors (F16) and tokenizer files — made offline.
-#include <sys/stat.h>
-
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>

@@ -20,6 +20,9 @@ Model::Model(const std::string& dir)
       config_(load_model_config(dir)),
       checkpoint_(dir),
       weights_(bind_weights(config_, checkpoint_)) {
+  // Every forward reads every weight: ask the kernel to start reading the files in now
+  // (asynchronous readahead; the pages stay clean page cache either way).
+  for (const auto& file : checkpoint_.files()) file->mapping().advise(MapAdvice::kWillNeed);
   if (config_.arch == Arch::kLlama) {
     rope_ = std::make_unique<RopeTable>(static_cast<int>(config_.head_dim), config_.max_positions,
                                         config_.rope_theta);
