@@ -52,6 +52,16 @@ struct TokenBatch {
   const std::uint8_t* mask = nullptr;
 };
 
+// Receives logits in chunks of rows, in row order, so that the caller never needs a [rows, vocab]
+// buffer (a loss over every position of an LM batch would need hundreds of MB).
+class LogitSink {
+ public:
+  virtual ~LogitSink() = default;
+  // logits [count, vocab] of rows[first .. first + count) of the forward call, for `stream`
+  // (0 for a plain forward; 0 = +eps and 1 = -eps for a two-stream one).
+  virtual void consume(int stream, std::int64_t first, std::int64_t count, const float* logits) = 0;
+};
+
 struct SessionLimits {
   std::int64_t max_batch = 1;
   std::int64_t max_len = 0;        // tokens per sequence per forward call

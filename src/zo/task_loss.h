@@ -1,0 +1,34 @@
+// The loss of one batch from logits that arrive in chunks of rows (Session::forward_chunks), so
+// that no [rows × vocab] buffer ever exists. Sums are in double, in row order: deterministic.
+//
+//   per row r:      lse_r = log Σ_v exp(logits[r, v])
+//   per term:       score[slot] += weight · (logits[row, token] − lse_row)
+//   classification  loss = mean over examples e of −log_softmax(score[e·C .. e·C+C))[label_e]
+//                   correct += (argmax_c score[e·C + c] == label_e), ties to the lowest c
+//   lm              loss = −Σ score / n_targets
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "model/model.h"
+#include "zo/batch.h"
+#include "zo/task.h"
+
+namespace pocket {
+
+class TaskLoss : public LogitSink {
+ public:
+  // Buffers for the largest batch the builder makes.
+  TaskLoss(const Task& task, const BatchBuilder& builder, std::int64_t vocab);
+
+  // Starts a batch (the builder's current one) for `streams` streams (1 or 2).
+  void begin(const BatchBuilder& builder, int streams);
+  // LogitSink: logits of rows [first, first + count) of stream `stream`, [count, vocab].
+  void consume(int stream, std::int64_t first, std::int64_t count, const float* logits) override;
+
+  double loss(int stream) const;      // after every row of the batch arrived
+  std::int64_t correct(int stream) const;  // classification: examples predicted right
+};
+
+}  // namespace pocket
