@@ -24,6 +24,10 @@ void Args::option(const std::string& name, double* value, const std::string& hel
   text << *value;
   options_.push_back({name, Kind::kDouble, value, help, text.str()});
 }
+void Args::option(const std::string& name, std::vector<std::string>* values,
+                  const std::string& help) {
+  options_.push_back({name, Kind::kList, values, help, ""});
+}
 void Args::flag(const std::string& name, bool* value, const std::string& help) {
   options_.push_back({name, Kind::kFlag, value, help, ""});
 }
@@ -73,6 +77,9 @@ void Args::set(Spec& spec, const std::string& value) {
     }
     case Kind::kFlag:
       *static_cast<bool*>(spec.target) = true;
+      break;
+    case Kind::kList:
+      static_cast<std::vector<std::string>*>(spec.target)->push_back(value);
       break;
   }
   given_.push_back(spec.name);
@@ -140,6 +147,7 @@ void Args::print_help() const {
     if (s.kind == Kind::kInt) left += " N";
     if (s.kind == Kind::kDouble) left += " X";
     if (s.kind == Kind::kString) left += " S";
+    if (s.kind == Kind::kList) left += " S...";
     std::string help = s.help;
     if (!s.default_text.empty()) help += " (default: " + s.default_text + ")";
     std::printf("  %-18s %s\n", left.c_str(), help.c_str());

@@ -19,6 +19,8 @@ class Args {
   void option(const std::string& name, std::string* value, const std::string& help);
   void option(const std::string& name, std::int64_t* value, const std::string& help);
   void option(const std::string& name, double* value, const std::string& help);
+  // Repeatable: every occurrence appends one value.
+  void option(const std::string& name, std::vector<std::string>* values, const std::string& help);
   void flag(const std::string& name, bool* value, const std::string& help);
   void positional(const std::string& name, std::string* value, const std::string& help);
 
@@ -30,7 +32,7 @@ class Args {
   void print_help() const;
 
  private:
-  enum class Kind { kString, kInt, kDouble, kFlag };
+  enum class Kind { kString, kInt, kDouble, kFlag, kList };
   struct Spec {
     std::string name;
     Kind kind;

@@ -283,7 +283,7 @@ std::int64_t TensorView::numel() const {
 
 // Reading never touches the tensors' pages: only the header is read here, and how the weights
 // are paged in (madvise) is the caller's choice.
-SafetensorsFile::SafetensorsFile(const std::string& path) : map_(path) {
+SafetensorsFile::SafetensorsFile(const std::string& path, MapMode mode) : map_(path, mode) {
   const std::uint8_t* file = map_.data();
   const std::size_t file_size = map_.size();
   if (file_size < 8) {
@@ -370,7 +370,7 @@ const TensorView* SafetensorsFile::find(const std::string& name) const {
   return it == index_.end() ? nullptr : &tensors_[it->second];
 }
 
-Checkpoint::Checkpoint(const std::string& dir) : dir_(dir) {
+Checkpoint::Checkpoint(const std::string& dir, MapMode mode) : dir_(dir) {
   namespace fs = std::filesystem;
   std::error_code error;
   if (!fs::is_directory(dir, error)) {
@@ -385,7 +385,7 @@ Checkpoint::Checkpoint(const std::string& dir) : dir_(dir) {
                   "no model.safetensors or model.safetensors.index.json: not a checkpoint "
                   "directory (pytorch .bin weights must be converted to safetensors first)");
     }
-    files_.push_back(std::make_unique<SafetensorsFile>(single_path));
+    files_.push_back(std::make_unique<SafetensorsFile>(single_path, mode));
     for (const TensorView& tensor : files_.back()->tensors()) by_name_[tensor.name] = &tensor;
     return;
   }
@@ -420,7 +420,7 @@ Checkpoint::Checkpoint(const std::string& dir) : dir_(dir) {
       throw Error(index_path, "shard " + quote_name(file) + " does not exist in " + dir);
     }
     position = files_.size();
-    files_.push_back(std::make_unique<SafetensorsFile>(shard_path));
+    files_.push_back(std::make_unique<SafetensorsFile>(shard_path, mode));
   }
 
   for (const auto& file : files_) {
@@ -483,6 +483,21 @@ std::vector<const TensorView*> Checkpoint::all() const {
     for (const TensorView& tensor : file->tensors()) out.push_back(&tensor);
   }
   return out;
+}
+
+std::uint8_t* SafetensorsFile::mutable_data(const TensorView& tensor) {
+  return map_.mutable_data() + (tensor.data - map_.data());
+}
+
+std::uint8_t* Checkpoint::mutable_data(const std::string& name) {
+  for (auto& file : files_) {
+    if (const TensorView* t = file->find(name)) return file->mutable_data(*t);
+  }
+  throw Error(dir_, "no tensor " + quote_name(name));
+}
+
+void Checkpoint::sync() {
+  for (auto& file : files_) file->mapping().sync();
 }
 
 std::uint64_t Checkpoint::total_bytes() const {

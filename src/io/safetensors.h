@@ -52,13 +52,18 @@ struct TensorView {
 // (those are used in place as uint16_t arrays).
 class SafetensorsFile {
  public:
-  explicit SafetensorsFile(const std::string& path);
+  // kReadWrite maps the file MAP_SHARED read-write (a tuning run's working copy): the tensors'
+  // bytes may then be written through mutable_data(); the header is never written.
+  explicit SafetensorsFile(const std::string& path, MapMode mode = MapMode::kReadOnly);
 
   const std::string& path() const { return map_.path(); }
   const std::vector<TensorView>& tensors() const { return tensors_; }  // in file (offset) order
   const TensorView* find(const std::string& name) const;               // nullptr if absent
   const std::map<std::string, std::string>& metadata() const { return metadata_; }
   const MappedFile& mapping() const { return map_; }
+  MappedFile& mapping() { return map_; }
+  // Writable bytes of one of this file's tensors (read-write maps only).
+  std::uint8_t* mutable_data(const TensorView& tensor);
 
  private:
   MappedFile map_;
@@ -74,7 +79,7 @@ class SafetensorsFile {
 class Checkpoint {
  public:
   // dir: a model directory. Throws pocket::Error naming the directory when it has neither file.
-  explicit Checkpoint(const std::string& dir);
+  explicit Checkpoint(const std::string& dir, MapMode mode = MapMode::kReadOnly);
 
   const std::string& dir() const { return dir_; }
   const TensorView* find(const std::string& name) const;  // nullptr if absent
@@ -85,6 +90,10 @@ class Checkpoint {
   std::vector<const TensorView*> all() const;  // every tensor of every shard
   const std::vector<std::unique_ptr<SafetensorsFile>>& files() const { return files_; }
   std::uint64_t total_bytes() const;  // sum of the tensors' byte sizes
+  // Writable bytes of a tensor of a checkpoint opened kReadWrite; throws if read-only or absent.
+  std::uint8_t* mutable_data(const std::string& name);
+  // msync of every file (after updates, before a snapshot).
+  void sync();
 
  private:
   std::string dir_;

@@ -11,14 +11,17 @@
 #include "kernels/layernorm.h"
 #include "kernels/residual.h"
 #include "kernels/rmsnorm.h"
+#include "kernels/perturb.h"
 #include "kernels/thread_pool.h"
+#include "kernels/zrng.h"
 
 namespace pocket {
 
-Model::Model(const std::string& dir)
+Model::Model(const std::string& dir, bool writable)
     : dir_(dir),
+      writable_(writable),
       config_(load_model_config(dir)),
-      checkpoint_(dir),
+      checkpoint_(dir, writable ? MapMode::kReadWrite : MapMode::kReadOnly),
       weights_(bind_weights(config_, checkpoint_)) {
   // Every forward reads every weight: ask the kernel to start reading the files in now
   // (asynchronous readahead; the pages stay clean page cache either way).
@@ -29,28 +32,15 @@ Model::Model(const std::string& dir)
   }
 }
 
+fp16* Model::mutable_tensor(const std::string& name) {
+  if (!writable_) throw Error(dir_, "model opened read-only, tensor " + name + " cannot be written");
+  return reinterpret_cast<fp16*>(checkpoint_.mutable_data(name));
+}
+
 namespace {
 
 std::int64_t qkv_width(const ModelConfig& c) { return (c.n_heads + 2 * c.n_kv_heads) * c.head_dim; }
 std::int64_t widest(const ModelConfig& c) { return std::max(c.hidden, c.embed_dim); }
-
-// y[M, l.out] (row stride ldy) = x[M, l.in] (row stride ldx) · l.wᵀ + l.bias (+ y)
-void apply(const Linear& l, std::int64_t M, const float* x, std::int64_t ldx, float* y,
-           std::int64_t ldy, bool accumulate = false) {
-  GemmOptions options;
-  options.bias = l.bias;
-  options.accumulate = accumulate;
-  gemm_f16w(M, l.out, l.in, x, ldx, l.w, l.in, y, ldy, options);
-}
-
-void normalize(const ModelConfig& c, const NormWeights& w, const float* x, float* out,
-               std::int64_t rows, std::int64_t width) {
-  if (c.norm == Norm::kRmsNorm) {
-    rmsnorm(x, out, rows, width, w.w, c.norm_eps);
-  } else {
-    layernorm(x, out, rows, width, w.w, w.b, c.norm_eps);
-  }
-}
 
 void activate(Activation a, float* x, std::int64_t n) {
   switch (a) {
@@ -73,29 +63,48 @@ void swiglu_rows(float* gate_up, std::int64_t rows, std::int64_t F) {
 
 }  // namespace
 
+
 Session::Session(const Model& model, const SessionLimits& limits)
     : model_(model), limits_(limits) {
   const ModelConfig& c = model.config();
   if (limits.max_batch < 1 || limits.max_len < 1 || limits.max_logit_rows < 0 ||
-      limits.kv_cache_len < 0) {
+      limits.kv_cache_len < 0 || limits.logit_chunk_rows < 0) {
     throw Error("session", "batch, length and logit rows must be positive");
   }
+  if (limits.streams != 1 && limits.streams != 2) throw Error("session", "streams must be 1 or 2");
   if (limits.kv_cache_len > 0 && !c.causal()) {
     throw Error("session", std::string(arch_name(c.arch)) + " is not causal: no KV cache");
+  }
+  if (limits.kv_cache_len > 0 && limits.streams != 1) {
+    throw Error("session", "a KV cache is for one stream (generation)");
   }
   const std::int64_t n = limits.max_batch * limits.max_len;
   const std::int64_t attn_width = std::max(c.n_heads * c.head_dim, c.hidden);
   const std::int64_t ffn_width = c.ffn_dim * (c.arch == Arch::kLlama ? 2 : 1);
-  const std::int64_t sizes[] = {n * c.hidden, n * widest(c), n * qkv_width(c), n * attn_width,
-                                n * ffn_width, 2 * limits.max_logit_rows * widest(c)};
+  const std::int64_t head_rows = std::max(limits.max_logit_rows, limits.logit_chunk_rows);
+  const std::int64_t small = limits.streams == 2 ? static_cast<std::int64_t>(model.weights().small.size()) : 0;
+  // Per stream: x, h, qkv, attn, ffn, rows_a, rows_b, logits, small (the order of Stream's views).
+  const std::int64_t sizes[] = {n * c.hidden,
+                                n * widest(c),
+                                n * qkv_width(c),
+                                n * attn_width,
+                                n * ffn_width,
+                                head_rows * widest(c),
+                                head_rows * widest(c),
+                                limits.logit_chunk_rows * c.vocab_size,
+                                small};
   std::int64_t total = 0;
-  for (std::int64_t s : sizes) total += s;
-  arena_.assign(static_cast<std::size_t>(total), 0.0f);
+  for (std::int64_t size : sizes) total += size;
+  arena_.assign(static_cast<std::size_t>(total * limits.streams), 0.0f);
   float* p = arena_.data();
-  float** views[] = {&x_, &h_, &qkv_, &attn_, &ffn_, &rows_};
-  for (int i = 0; i < 6; ++i) {
-    *views[i] = p;
-    p += sizes[i];
+  for (int s = 0; s < limits.streams; ++s) {
+    Stream& st = streams_[s];
+    float** views[] = {&st.x,      &st.h,      &st.qkv,    &st.attn, &st.ffn,
+                       &st.rows_a, &st.rows_b, &st.logits, &st.small};
+    for (int i = 0; i < 9; ++i) {
+      *views[i] = p;
+      p += sizes[i];
+    }
   }
   if (limits.kv_cache_len > 0) {
     kv_.assign(static_cast<std::size_t>(2 * c.n_layers * limits.max_batch * limits.kv_cache_len *
@@ -105,17 +114,21 @@ Session::Session(const Model& model, const SessionLimits& limits)
   positions_.resize(static_cast<std::size_t>(n));
   position_rows_.resize(static_cast<std::size_t>(n));
   row_index_.resize(static_cast<std::size_t>(limits.max_batch));
-  // Packing panels for the largest GEMM, reserved now so that forward() never allocates.
+  // Packing panels for the largest GEMM, reserved now so that a forward never allocates.
   const std::int64_t max_k = std::max({widest(c), c.ffn_dim, c.n_heads * c.head_dim});
-  default_pool().reserve_scratch(
-      gemm_scratch_bytes(gemm_kernel_native(), std::max(n, limits.max_logit_rows), max_k, 1));
+  default_pool().reserve_scratch(gemm_scratch_bytes(
+      gemm_kernel_native(), std::max(n, head_rows), max_k, limits.streams));
 }
 
 std::size_t Session::arena_bytes() const { return arena_.size() * sizeof(float); }
 std::size_t Session::kv_cache_bytes() const { return kv_.size() * sizeof(float); }
 
-void Session::forward(const TokenBatch& batch, const std::int64_t* rows, std::int64_t n_rows,
-                      float* logits) {
+void Session::set_frozen(std::vector<std::uint64_t> frozen_pids) {
+  std::sort(frozen_pids.begin(), frozen_pids.end());
+  frozen_ = std::move(frozen_pids);
+}
+
+void Session::check_batch(const TokenBatch& batch) const {
   if (batch.batch < 1 || batch.batch > limits_.max_batch || batch.len < 1 ||
       batch.len > limits_.max_len) {
     throw Error("forward", "batch of " + std::to_string(batch.batch) + " x " +
@@ -123,7 +136,17 @@ void Session::forward(const TokenBatch& batch, const std::int64_t* rows, std::in
                                std::to_string(limits_.max_batch) + " x " +
                                std::to_string(limits_.max_len));
   }
-  // Position of each token = real tokens before it in its sequence; -1 marks padding.
+  const std::int64_t vocab = model_.config().vocab_size;
+  for (std::int64_t i = 0; i < batch.batch * batch.len; ++i) {
+    if (batch.ids[i] < 0 || batch.ids[i] >= vocab) {
+      throw Error("forward", "token id " + std::to_string(batch.ids[i]) + " is not below " +
+                                 "vocab_size " + std::to_string(vocab));
+    }
+  }
+}
+
+// Position of each token = real tokens before it in its sequence; -1 marks padding.
+void Session::set_positions(const TokenBatch& batch) {
   for (std::int64_t b = 0; b < batch.batch; ++b) {
     std::int32_t count = 0;
     for (std::int64_t t = 0; t < batch.len; ++t) {
@@ -132,7 +155,62 @@ void Session::forward(const TokenBatch& batch, const std::int64_t* rows, std::in
       positions_[static_cast<std::size_t>(i)] = real ? count++ : -1;
     }
   }
-  run(batch, positions_.data(), 0, /*use_cache=*/false, rows, n_rows, logits);
+}
+
+void Session::forward(const TokenBatch& batch, const std::int64_t* rows, std::int64_t n_rows,
+                      float* logits) {
+  check_batch(batch);
+  if (n_rows < 0 || n_rows > limits_.max_logit_rows) {
+    throw Error("forward", std::to_string(n_rows) + " rows of logits asked, the session holds " +
+                               std::to_string(limits_.max_logit_rows));
+  }
+  for (std::int64_t i = 0; i < n_rows; ++i) {
+    if (rows[i] < 0 || rows[i] >= batch.batch * batch.len) {
+      throw Error("forward", "logit row out of the batch");
+    }
+  }
+  active_ = 1;
+  perturbation_ = nullptr;
+  set_positions(batch);
+  run_body(batch, positions_.data(), 0, /*use_cache=*/false);
+  if (n_rows > 0) run_head(rows, n_rows, &logits);
+}
+
+void Session::forward_chunks(const TokenBatch& batch, const std::int64_t* rows,
+                             std::int64_t n_rows, LogitSink& sink,
+                             const StreamPerturbation* perturbation) {
+  check_batch(batch);
+  if (limits_.logit_chunk_rows < 1) throw Error("forward", "the session has no logit chunks");
+  if (perturbation != nullptr && limits_.streams != 2) {
+    throw Error("forward", "a perturbed forward needs a two-stream session");
+  }
+  for (std::int64_t i = 0; i < n_rows; ++i) {
+    if (rows[i] < 0 || rows[i] >= batch.batch * batch.len) {
+      throw Error("forward", "logit row out of the batch");
+    }
+  }
+  active_ = perturbation != nullptr ? 2 : 1;
+  perturbation_ = perturbation;
+  if (perturbation != nullptr) {
+    // Biases and norm weights: one perturbed fp32 copy per stream, z over each tensor's elements.
+    const ModelWeights& w = model_.weights();
+    for (const SmallTensor& t : w.small_tensors) {
+      for (int s = 0; s < 2; ++s) {
+        const GemmPerturbation p = this->perturbation(t.name, s);
+        perturb_copy(w.small.data() + t.offset, streams_[s].small + t.offset,
+                     static_cast<std::size_t>(t.size), p.z_key, p.scale, 0);
+      }
+    }
+  }
+  set_positions(batch);
+  run_body(batch, positions_.data(), 0, /*use_cache=*/false);
+  float* out[2] = {streams_[0].logits, limits_.streams == 2 ? streams_[1].logits : nullptr};
+  for (std::int64_t first = 0; first < n_rows; first += limits_.logit_chunk_rows) {
+    const std::int64_t count = std::min(limits_.logit_chunk_rows, n_rows - first);
+    run_head(rows + first, count, out);
+    for (int s = 0; s < active_; ++s) sink.consume(s, first, count, out[s]);
+  }
+  perturbation_ = nullptr;
 }
 
 void Session::forward_cached(const std::int32_t* ids, std::int64_t batch, std::int64_t len,
@@ -154,76 +232,138 @@ void Session::forward_cached(const std::int32_t* ids, std::int64_t batch, std::i
     row_index_[static_cast<std::size_t>(b)] = b * len + len - 1;
   }
   TokenBatch tb{batch, len, ids, nullptr};
-  run(tb, positions_.data(), cached_, /*use_cache=*/true, row_index_.data(), batch, logits);
+  check_batch(tb);
+  active_ = 1;
+  perturbation_ = nullptr;
+  run_body(tb, positions_.data(), cached_, /*use_cache=*/true);
+  run_head(row_index_.data(), batch, &logits);
   cached_ += len;
 }
 
-// The forward pass. Activations are rows of one token each, n = B·T of them; `pos` holds each
-// token's position (-1: padding). With use_cache, the new keys/values go into the KV cache after
-// the `past` positions already there and attention reads the cache; otherwise it reads qkv_.
-void Session::run(const TokenBatch& batch, const std::int32_t* pos, std::int64_t past,
-                  bool use_cache, const std::int64_t* rows, std::int64_t n_rows, float* logits) {
+// z of tensor `name` for stream s: +eps (s = 0), -eps (s = 1), 0 when frozen.
+GemmPerturbation Session::perturbation(const std::string& name, int s) const {
+  GemmPerturbation p;
+  const std::uint64_t pid = fnv1a64(name);
+  p.z_key = z_key(perturbation_->seed, pid);
+  const bool frozen = std::binary_search(frozen_.begin(), frozen_.end(), pid);
+  p.scale = frozen ? 0.0f : (s == 0 ? perturbation_->eps : -perturbation_->eps);
+  return p;
+}
+
+const float* Session::vec(int s, const float* p) const {
+  if (p == nullptr || perturbation_ == nullptr) return p;
+  return streams_[s].small + (p - model_.weights().small.data());
+}
+
+// y_s[M, l.out] (row stride ldy) = x_s[M, l.in] (row stride ldx) · (W ± εz)ᵀ + b_s (+ y_s)
+void Session::linear(const Linear& l, std::int64_t M, Buf x, std::int64_t x_off, std::int64_t ldx,
+                     Buf y, std::int64_t y_off, std::int64_t ldy, bool accumulate) {
+  GemmOptions options;
+  options.accumulate = accumulate;
+  if (perturbation_ == nullptr) {
+    options.bias = l.bias;
+    gemm_f16w(M, l.out, l.in, streams_[0].*x + x_off, ldx, l.w, l.in, streams_[0].*y + y_off,
+              ldy, options);
+    return;
+  }
+  gemm_f16w_two_stream(M, l.out, l.in, streams_[0].*x + x_off, streams_[1].*x + x_off, ldx, l.w,
+                       l.in, streams_[0].*y + y_off, streams_[1].*y + y_off, ldy,
+                       perturbation(l.name, 0), TwoStreamBias{vec(0, l.bias), vec(1, l.bias)},
+                       options);
+}
+
+void Session::norm(const NormWeights& w, Buf x, Buf out, std::int64_t rows, std::int64_t width) {
+  const ModelConfig& c = model_.config();
+  for (int s = 0; s < active_; ++s) {
+    if (c.norm == Norm::kRmsNorm) {
+      rmsnorm(streams_[s].*x, streams_[s].*out, rows, width, vec(s, w.w), c.norm_eps);
+    } else {
+      layernorm(streams_[s].*x, streams_[s].*out, rows, width, vec(s, w.w), vec(s, w.b),
+                c.norm_eps);
+    }
+  }
+}
+
+// Embeddings: x = tokens (·project_in) + learned positions (+ token type 0, LayerNorm). Under a
+// perturbation the table rows are perturbed as they are gathered (row r takes z[r·d + j]).
+void Session::embed(const TokenBatch& batch, const std::int32_t* pos, std::int64_t past) {
+  const ModelConfig& c = model_.config();
+  const ModelWeights& w = model_.weights();
+  const std::int64_t n = batch.batch * batch.len, d = c.hidden, E = c.embed_dim;
+  auto gather = [&](int s, const fp16* table, const std::string& name, std::int64_t rows,
+                    std::int64_t width, const std::int32_t* ids, const float* addend, float* out) {
+    if (perturbation_ == nullptr) {
+      embedding_gather(table, rows, width, ids, n, addend, out);
+    } else {
+      embedding_gather_perturbed(table, rows, width, ids, n, addend, out, perturbation(name, s));
+    }
+  };
+  if (c.arch == Arch::kLlama) {
+    const std::int64_t last = past + batch.len - 1;
+    if (last >= c.max_positions) {
+      throw Error("forward", "position " + std::to_string(last) +
+                                 " is past max_position_embeddings " +
+                                 std::to_string(c.max_positions));
+    }
+    for (int s = 0; s < active_; ++s) {
+      gather(s, w.token_embed, w.token_embed_name, c.vocab_size, d, batch.ids, nullptr,
+             streams_[s].x);
+    }
+    return;
+  }
+  // Learned position table rows. OPT: position + 2, padding -> row 1 (HF: cumsum(mask)·mask − 1
+  // + 2). RoBERTa: padding_idx + 1 + position, padding -> padding_idx.
+  std::int32_t* table_rows = position_rows_.data();
+  for (std::int64_t i = 0; i < n; ++i) {
+    const std::int32_t p = pos[i];
+    std::int64_t r;
+    if (c.arch == Arch::kOpt) {
+      r = p < 0 ? 1 : p + c.position_offset;
+    } else {
+      r = p < 0 ? c.pad_token_id : c.pad_token_id + 1 + p;
+    }
+    if (r >= w.position_rows) {
+      throw Error("forward", "sequence longer than max_position_embeddings " +
+                                 std::to_string(c.max_positions));
+    }
+    table_rows[i] = static_cast<std::int32_t>(r);
+  }
+  for (int s = 0; s < active_; ++s) {
+    Stream& st = streams_[s];
+    gather(s, w.position_embed, w.position_embed_name, w.position_rows, d, table_rows, nullptr,
+           st.attn);
+    if (w.token_type0 != nullptr) {
+      const float* type0 = vec(s, w.token_type0);
+      for (std::int64_t i = 0; i < n; ++i) residual_add(st.attn + i * d, type0, d);
+    }
+    if (!w.project_in) {
+      gather(s, w.token_embed, w.token_embed_name, c.vocab_size, d, batch.ids, st.attn, st.x);
+    } else {
+      gather(s, w.token_embed, w.token_embed_name, c.vocab_size, E, batch.ids, nullptr, st.h);
+    }
+  }
+  if (w.project_in) {
+    linear(w.project_in, n, &Stream::h, 0, E, &Stream::x, 0, d);
+    for (int s = 0; s < active_; ++s) residual_add(streams_[s].x, streams_[s].attn, n * d);
+  }
+  if (w.embed_norm.w != nullptr) norm(w.embed_norm, &Stream::x, &Stream::x, n, d);
+}
+
+// The layers. Activations are rows of one token each, n = B·T of them; `pos` holds each token's
+// position (-1: padding). With use_cache, the new keys/values go into the KV cache after the
+// `past` positions already there and attention reads the cache; otherwise it reads qkv.
+void Session::run_body(const TokenBatch& batch, const std::int32_t* pos, std::int64_t past,
+                       bool use_cache) {
   const ModelConfig& c = model_.config();
   const ModelWeights& w = model_.weights();
   const std::int64_t B = batch.batch, T = batch.len, n = B * T;
-  const std::int64_t d = c.hidden, E = c.embed_dim, F = c.ffn_dim;
+  const std::int64_t d = c.hidden, F = c.ffn_dim;
   const std::int64_t Q = c.n_heads * c.head_dim, KV = c.n_kv_heads * c.head_dim;
   const std::int64_t QKV = qkv_width(c);
-  if (n_rows < 0 || n_rows > limits_.max_logit_rows) {
-    throw Error("forward", std::to_string(n_rows) + " rows of logits asked, the session holds " +
-                               std::to_string(limits_.max_logit_rows));
-  }
-  for (std::int64_t i = 0; i < n_rows; ++i) {
-    if (rows[i] < 0 || rows[i] >= n) throw Error("forward", "logit row out of the batch");
-  }
-  for (std::int64_t i = 0; i < n; ++i) {
-    if (batch.ids[i] < 0 || batch.ids[i] >= c.vocab_size) {
-      throw Error("forward", "token id " + std::to_string(batch.ids[i]) + " is not below " +
-                                 "vocab_size " + std::to_string(c.vocab_size));
-    }
-  }
 
-  // Embeddings: x = tokens (·project_in) + learned positions (+ token type 0, LayerNorm).
-  if (c.arch == Arch::kLlama) {
-    const std::int64_t last = past + T - 1;
-    if (last >= c.max_positions) {
-      throw Error("forward", "position " + std::to_string(last) + " is past max_position_embeddings " +
-                                 std::to_string(c.max_positions));
-    }
-    embedding_gather(w.token_embed, c.vocab_size, d, batch.ids, n, nullptr, x_);
-  } else {
-    // Learned position table rows. OPT: position + 2, padding -> row 1 (HF: cumsum(mask)·mask − 1
-    // + 2). RoBERTa: padding_idx + 1 + position, padding -> padding_idx.
-    std::int32_t* table_rows = position_rows_.data();
-    for (std::int64_t i = 0; i < n; ++i) {
-      const std::int32_t p = pos[i];
-      std::int64_t r;
-      if (c.arch == Arch::kOpt) {
-        r = p < 0 ? 1 : p + c.position_offset;
-      } else {
-        r = p < 0 ? c.pad_token_id : c.pad_token_id + 1 + p;
-      }
-      if (r >= w.position_rows) {
-        throw Error("forward", "sequence longer than max_position_embeddings " +
-                                   std::to_string(c.max_positions));
-      }
-      table_rows[i] = static_cast<std::int32_t>(r);
-    }
-    embedding_gather(w.position_embed, w.position_rows, d, table_rows, n, nullptr, attn_);
-    if (w.token_type0 != nullptr) {
-      for (std::int64_t i = 0; i < n; ++i) residual_add(attn_ + i * d, w.token_type0, d);
-    }
-    if (w.project_in) {
-      embedding_gather(w.token_embed, c.vocab_size, E, batch.ids, n, nullptr, h_);
-      apply(w.project_in, n, h_, E, x_, d);
-      residual_add(x_, attn_, n * d);
-    } else {
-      embedding_gather(w.token_embed, c.vocab_size, d, batch.ids, n, attn_, x_);
-    }
-    if (w.embed_norm.w != nullptr) normalize(c, w.embed_norm, x_, x_, n, d);
-  }
+  embed(batch, pos, past);
 
-  // Attention geometry: queries from qkv_, keys/values from qkv_ or from the cache.
+  // Attention geometry: queries from qkv, keys/values from qkv or from the cache.
   AttentionShape shape;
   shape.batch = B;
   shape.q_len = T;
@@ -234,87 +374,94 @@ void Session::run(const TokenBatch& batch, const std::int32_t* pos, std::int64_t
   shape.q_stride = QKV;
   shape.out_stride = Q;
   const std::int64_t S = limits_.kv_cache_len;
-  const std::uint8_t* key_mask = batch.mask;
+  const Buf in = c.pre_norm ? &Stream::h : &Stream::x;
 
   for (std::int64_t li = 0; li < c.n_layers; ++li) {
     const LayerWeights& L = w.layers[static_cast<std::size_t>(li)];
     // Attention block.
-    const float* in = x_;
-    if (c.pre_norm) {
-      normalize(c, L.attn_norm, x_, h_, n, d);
-      in = h_;
-    }
-    apply(L.q, n, in, d, qkv_, QKV);
-    apply(L.k, n, in, d, qkv_ + Q, QKV);
-    apply(L.v, n, in, d, qkv_ + Q + KV, QKV);
+    if (c.pre_norm) norm(L.attn_norm, &Stream::x, &Stream::h, n, d);
+    linear(L.q, n, in, 0, d, &Stream::qkv, 0, QKV);
+    linear(L.k, n, in, 0, d, &Stream::qkv, Q, QKV);
+    linear(L.v, n, in, 0, d, &Stream::qkv, Q + KV, QKV);
     if (c.arch == Arch::kLlama) {
       // Padding rows take position 0: their outputs are never read.
       std::int32_t* rp = position_rows_.data();
       for (std::int64_t i = 0; i < n; ++i) rp[i] = std::max(pos[i], 0);
-      rope(qkv_, n, static_cast<int>(c.n_heads), QKV, rp, *model_.rope());
-      rope(qkv_ + Q, n, static_cast<int>(c.n_kv_heads), QKV, rp, *model_.rope());
-    }
-    if (use_cache) {
-      float* k_cache = kv_.data() + (2 * li) * limits_.max_batch * S * KV;
-      float* v_cache = k_cache + limits_.max_batch * S * KV;
-      for (std::int64_t b = 0; b < B; ++b) {
-        for (std::int64_t t = 0; t < T; ++t) {
-          const float* row = qkv_ + (b * T + t) * QKV;
-          std::memcpy(k_cache + (b * S + past + t) * KV, row + Q, sizeof(float) * KV);
-          std::memcpy(v_cache + (b * S + past + t) * KV, row + Q + KV, sizeof(float) * KV);
-        }
+      for (int s = 0; s < active_; ++s) {
+        rope(streams_[s].qkv, n, static_cast<int>(c.n_heads), QKV, rp, *model_.rope());
+        rope(streams_[s].qkv + Q, n, static_cast<int>(c.n_kv_heads), QKV, rp, *model_.rope());
       }
-      shape.kv_len = past + T;
-      shape.kv_stride = KV;
-      shape.kv_batch_stride = S * KV;
-      attention(qkv_, k_cache, v_cache, nullptr, attn_, shape);
-    } else {
-      shape.kv_len = T;
-      shape.kv_stride = QKV;
-      shape.kv_batch_stride = T * QKV;
-      attention(qkv_, qkv_ + Q, qkv_ + Q + KV, key_mask, attn_, shape);
     }
-    apply(L.o, n, attn_, Q, x_, d, /*accumulate=*/true);
-    if (!c.pre_norm) normalize(c, L.attn_norm, x_, x_, n, d);
+    for (int s = 0; s < active_; ++s) {
+      float* qkv = streams_[s].qkv;
+      if (use_cache) {
+        float* k_cache = kv_.data() + (2 * li) * limits_.max_batch * S * KV;
+        float* v_cache = k_cache + limits_.max_batch * S * KV;
+        for (std::int64_t b = 0; b < B; ++b) {
+          for (std::int64_t t = 0; t < T; ++t) {
+            const float* row = qkv + (b * T + t) * QKV;
+            std::memcpy(k_cache + (b * S + past + t) * KV, row + Q, sizeof(float) * KV);
+            std::memcpy(v_cache + (b * S + past + t) * KV, row + Q + KV, sizeof(float) * KV);
+          }
+        }
+        shape.kv_len = past + T;
+        shape.kv_stride = KV;
+        shape.kv_batch_stride = S * KV;
+        attention(qkv, k_cache, v_cache, nullptr, streams_[s].attn, shape);
+      } else {
+        shape.kv_len = T;
+        shape.kv_stride = QKV;
+        shape.kv_batch_stride = T * QKV;
+        attention(qkv, qkv + Q, qkv + Q + KV, batch.mask, streams_[s].attn, shape);
+      }
+    }
+    linear(L.o, n, &Stream::attn, 0, Q, &Stream::x, 0, d, /*accumulate=*/true);
+    if (!c.pre_norm) norm(L.attn_norm, &Stream::x, &Stream::x, n, d);
 
     // MLP block.
-    in = x_;
-    if (c.pre_norm) {
-      normalize(c, L.mlp_norm, x_, h_, n, d);
-      in = h_;
-    }
+    if (c.pre_norm) norm(L.mlp_norm, &Stream::x, &Stream::h, n, d);
     if (L.gate) {
-      apply(L.gate, n, in, d, ffn_, 2 * F);
-      apply(L.up, n, in, d, ffn_ + F, 2 * F);
-      swiglu_rows(ffn_, n, F);
-      apply(L.down, n, ffn_, 2 * F, x_, d, /*accumulate=*/true);
+      linear(L.gate, n, in, 0, d, &Stream::ffn, 0, 2 * F);
+      linear(L.up, n, in, 0, d, &Stream::ffn, F, 2 * F);
+      for (int s = 0; s < active_; ++s) swiglu_rows(streams_[s].ffn, n, F);
+      linear(L.down, n, &Stream::ffn, 0, 2 * F, &Stream::x, 0, d, /*accumulate=*/true);
     } else {
-      apply(L.up, n, in, d, ffn_, F);
-      activate(c.activation, ffn_, n * F);
-      apply(L.down, n, ffn_, F, x_, d, /*accumulate=*/true);
+      linear(L.up, n, in, 0, d, &Stream::ffn, 0, F);
+      for (int s = 0; s < active_; ++s) activate(c.activation, streams_[s].ffn, n * F);
+      linear(L.down, n, &Stream::ffn, 0, F, &Stream::x, 0, d, /*accumulate=*/true);
     }
-    if (!c.pre_norm) normalize(c, L.mlp_norm, x_, x_, n, d);
+    if (!c.pre_norm) norm(L.mlp_norm, &Stream::x, &Stream::x, n, d);
   }
+}
 
-  // Head, only at the rows asked for: gather, final norm, projections, vocabulary GEMM.
-  if (n_rows == 0) return;
-  float* a = rows_;
-  float* b2 = rows_ + limits_.max_logit_rows * widest(c);
-  for (std::int64_t i = 0; i < n_rows; ++i) {
-    std::memcpy(a + i * d, x_ + rows[i] * d, sizeof(float) * d);
+// Head, only at the rows asked for: gather, final norm, projections, vocabulary GEMM.
+void Session::run_head(const std::int64_t* rows, std::int64_t count, float* const* out) {
+  const ModelConfig& c = model_.config();
+  const ModelWeights& w = model_.weights();
+  const std::int64_t d = c.hidden, E = c.embed_dim;
+  Buf a = &Stream::rows_a, b = &Stream::rows_b;
+  for (int s = 0; s < active_; ++s) {
+    for (std::int64_t i = 0; i < count; ++i) {
+      std::memcpy(streams_[s].*a + i * d, streams_[s].x + rows[i] * d, sizeof(float) * d);
+    }
   }
-  if (c.final_norm) normalize(c, w.final_norm, a, a, n_rows, d);
+  if (c.final_norm) norm(w.final_norm, a, a, count, d);
   if (w.project_out) {
-    apply(w.project_out, n_rows, a, d, b2, E);
-    std::swap(a, b2);
+    linear(w.project_out, count, a, 0, d, b, 0, E);
+    std::swap(a, b);
   }
   if (w.mlm_dense) {
-    apply(w.mlm_dense, n_rows, a, d, b2, d);
-    gelu(b2, b2, n_rows * d);
-    layernorm(b2, b2, n_rows, d, w.mlm_norm.w, w.mlm_norm.b, c.norm_eps);
-    std::swap(a, b2);
+    linear(w.mlm_dense, count, a, 0, d, b, 0, d);
+    for (int s = 0; s < active_; ++s) {
+      float* y = streams_[s].*b;
+      gelu(y, y, count * d);
+      layernorm(y, y, count, d, vec(s, w.mlm_norm.w), vec(s, w.mlm_norm.b), c.norm_eps);
+    }
+    std::swap(a, b);
   }
-  apply(w.head, n_rows, a, E, logits, c.vocab_size);
+  // The vocabulary GEMM writes straight into the caller's buffers.
+  for (int s = 0; s < active_; ++s) streams_[s].head_out = out[s];
+  linear(w.head, count, a, 0, E, &Stream::head_out, 0, c.vocab_size);
 }
 
 }  // namespace pocket

@@ -15,6 +15,7 @@
 
 #include "io/model_config.h"
 #include "io/safetensors.h"
+#include "kernels/gemm.h"
 #include "kernels/rope.h"
 #include "model/model_weights.h"
 
@@ -24,17 +25,26 @@ class Model {
  public:
   // Loads config.json and the safetensors checkpoint of `dir`, binds every tensor the
   // architecture needs (F16, shapes from the config) and rejects anything missing or mis-shaped
-  // with a one-line pocket::Error naming the file and the tensor.
-  explicit Model(const std::string& dir);
+  // with a one-line pocket::Error naming the file and the tensor. writable: map the checkpoint
+  // read-write (a tuning run's working copy), so that mutable_tensor() can update weights in place.
+  explicit Model(const std::string& dir, bool writable = false);
 
   const ModelConfig& config() const { return config_; }
   const ModelWeights& weights() const { return weights_; }
   const Checkpoint& checkpoint() const { return checkpoint_; }
+  Checkpoint& checkpoint() { return checkpoint_; }
   const RopeTable* rope() const { return rope_.get(); }  // Llama only
   const std::string& dir() const { return dir_; }
+  bool writable() const { return writable_; }
+
+  // The fp16 bytes of a tensor of a writable model; throws for a read-only one.
+  fp16* mutable_tensor(const std::string& name);
+  // The fp32 copies of the vectors (ModelWeights::small), to refresh after an update.
+  std::vector<float>& small() { return weights_.small; }
 
  private:
   std::string dir_;
+  bool writable_ = false;
   ModelConfig config_;
   Checkpoint checkpoint_;
   ModelWeights weights_;
@@ -67,6 +77,15 @@ struct SessionLimits {
   std::int64_t max_len = 0;        // tokens per sequence per forward call
   std::int64_t max_logit_rows = 0; // rows of logits one call may ask for
   std::int64_t kv_cache_len = 0;   // > 0: a KV cache of this many positions per sequence
+  int streams = 1;                 // 2: room for the two-stream (±εz) forward of a ZO step
+  std::int64_t logit_chunk_rows = 0;  // > 0: forward_chunks() runs the head this many rows at a time
+};
+
+// The pair of evaluations of a ZO step: stream 0 reads every parameter P as P + eps·z_P, stream 1
+// as P − eps·z_P, z_P keyed by (seed, fnv1a64(name of P)) (DESIGN.md, src/zo/README.md).
+struct StreamPerturbation {
+  std::uint64_t seed = 0;
+  float eps = 0.0f;
 };
 
 class Session {
@@ -78,6 +97,15 @@ class Session {
   // padding positions are computed but meaningless.
   void forward(const TokenBatch& batch, const std::int64_t* rows, std::int64_t n_rows,
                float* logits);
+
+  // Forward of a whole batch with the logits of rows[0..n_rows) (any number up to B·T) delivered
+  // to `sink` in chunks of limits.logit_chunk_rows rows, in row order. With a perturbation (the
+  // session must have streams = 2) both streams run in lock step and the sink gets every chunk of
+  // stream 0 then of stream 1; without, one unperturbed stream (0).
+  void forward_chunks(const TokenBatch& batch, const std::int64_t* rows, std::int64_t n_rows,
+                      LogitSink& sink, const StreamPerturbation* perturbation = nullptr);
+  // Tensors (by fnv1a64 of their name) that a perturbation leaves alone: frozen in a tuning run.
+  void set_frozen(std::vector<std::uint64_t> frozen_pids);
 
   // Incremental forward for generation (causal models with a KV cache): appends `len` new tokens
   // of each of `batch` sequences (no padding) at positions cached_len()... and returns logits of
@@ -94,25 +122,47 @@ class Session {
   std::size_t kv_cache_bytes() const;
 
  private:
-  struct Buffers;
-  void run(const TokenBatch& batch, const std::int32_t* positions, std::int64_t past,
-           bool use_cache, const std::int64_t* rows, std::int64_t n_rows, float* logits);
+  // The activations of one stream (views into arena_, set once in the constructor).
+  struct Stream {
+    float* x = nullptr;      // residual stream [B*T, hidden]
+    float* h = nullptr;      // normed input / temporary [B*T, max(hidden, embed_dim)]
+    float* qkv = nullptr;    // [B*T, (n_heads + 2 n_kv_heads) * head_dim]
+    float* attn = nullptr;   // [B*T, n_heads * head_dim]
+    float* ffn = nullptr;    // [B*T, ffn_dim] (x2 for a gated MLP)
+    float* rows_a = nullptr; // gathered rows for the head [R, max(hidden, embed_dim)]
+    float* rows_b = nullptr; // the same, second buffer
+    float* logits = nullptr; // [logit_chunk_rows, vocab]
+    float* small = nullptr;  // perturbed copy of ModelWeights::small (two-stream sessions)
+    float* head_out = nullptr;  // where run_head's vocabulary GEMM writes (not in the arena)
+  };
+  using Buf = float* Stream::*;
+
+  void check_batch(const TokenBatch& batch) const;
+  void set_positions(const TokenBatch& batch);
+  void run_body(const TokenBatch& batch, const std::int32_t* positions, std::int64_t past,
+                bool use_cache);
+  // The head over rows[0..count) of the body's output: logits [count, vocab] of each stream into
+  // out[s] (row stride vocab).
+  void run_head(const std::int64_t* rows, std::int64_t count, float* const* out);
+  void embed(const TokenBatch& batch, const std::int32_t* pos, std::int64_t past);
+  void linear(const Linear& l, std::int64_t M, Buf x, std::int64_t x_off, std::int64_t ldx, Buf y,
+              std::int64_t y_off, std::int64_t ldy, bool accumulate = false);
+  void norm(const NormWeights& w, Buf x, Buf out, std::int64_t rows, std::int64_t width);
+  const float* vec(int s, const float* p) const;  // stream s's copy of a ModelWeights::small vector
+  GemmPerturbation perturbation(const std::string& name, int s) const;
 
   const Model& model_;
   SessionLimits limits_;
   std::int64_t cached_ = 0;
+  int active_ = 1;  // streams in the current call
+  const StreamPerturbation* perturbation_ = nullptr;
+  std::vector<std::uint64_t> frozen_;  // sorted pids
   std::vector<float> arena_;
   std::vector<float> kv_;
   std::vector<std::int32_t> positions_;      // per token: real tokens before it, -1 = padding
   std::vector<std::int32_t> position_rows_;  // per token: table row / RoPE position
   std::vector<std::int64_t> row_index_;
-  // Views into arena_ (set once in the constructor).
-  float* x_ = nullptr;      // residual stream [B*T, hidden]
-  float* h_ = nullptr;      // normed input / temporary [B*T, max(hidden, embed_dim)]
-  float* qkv_ = nullptr;    // [B*T, (n_heads + 2 n_kv_heads) * head_dim]
-  float* attn_ = nullptr;   // [B*T, n_heads * head_dim]
-  float* ffn_ = nullptr;    // [B*T, ffn_dim] (x2 for a gated MLP)
-  float* rows_ = nullptr;   // gathered rows for the head [R, max(hidden, embed_dim)] x2
+  Stream streams_[2];
 };
 
 }  // namespace pocket

@@ -97,7 +97,8 @@ void bind_opt(const ModelConfig& c, Binder& b, ModelWeights& w) {
   w.token_embed_name = p + "embed_tokens.weight";
   w.token_embed = b.matrix(w.token_embed_name, c.vocab_size, c.embed_dim);
   w.position_rows = c.max_positions + c.position_offset;
-  w.position_embed = b.matrix(p + "embed_positions.weight", w.position_rows, d);
+  w.position_embed_name = p + "embed_positions.weight";
+  w.position_embed = b.matrix(w.position_embed_name, w.position_rows, d);
   if (c.embed_dim != d) {
     b.linear(w.project_in, p + "project_in", d, c.embed_dim, false);
     b.linear(w.project_out, p + "project_out", c.embed_dim, d, false);
@@ -124,7 +125,8 @@ void bind_roberta(const ModelConfig& c, Binder& b, ModelWeights& w) {
   w.token_embed_name = p + "embeddings.word_embeddings.weight";
   w.token_embed = b.matrix(w.token_embed_name, c.vocab_size, d);
   w.position_rows = c.max_positions;
-  w.position_embed = b.matrix(p + "embeddings.position_embeddings.weight", w.position_rows, d);
+  w.position_embed_name = p + "embeddings.position_embeddings.weight";
+  w.position_embed = b.matrix(w.position_embed_name, w.position_rows, d);
   // Only token type 0 is ever used: keep its row as an fp32 vector.
   b.first_row(p + "embeddings.token_type_embeddings.weight", c.type_vocab_size, d,
               &w.token_type0);

@@ -52,6 +52,7 @@ struct ModelWeights {
   const fp16* token_embed = nullptr;     // [vocab, embed_dim]
   std::string token_embed_name;
   const fp16* position_embed = nullptr;  // OPT [max_pos + 2, hidden], RoBERTa [max_pos, hidden]
+  std::string position_embed_name;
   std::int64_t position_rows = 0;
   const float* token_type0 = nullptr;    // RoBERTa: row 0 of the token-type table [hidden]
   NormWeights embed_norm;                // RoBERTa embeddings.LayerNorm
