@@ -5,6 +5,8 @@
 #include "kernels/fp16_simd.h"
 #include "kernels/parallel_rows.h"
 #include "kernels/simd.h"
+#include "kernels/zrng.h"
+#include "kernels/zrng_simd.h"
 
 namespace pocket {
 
@@ -36,6 +38,23 @@ void gather_row_simd(const fp16* row, const float* addend, float* out, std::int6
 }
 #endif
 
+// One perturbed row, z read sequentially from `bits` (positioned at the row's first element).
+// The same two roundings as the reference; the z bits come from the same words.
+void gather_row_perturbed(const fp16* row, const float* addend, float* out, std::int64_t d,
+                          float scale, ZBitReader& bits) {
+  std::int64_t j = 0;
+#if !defined(POCKET_SIMD_SCALAR)
+  for (; j + kFloatLanes <= d; j += kFloatLanes) {
+    const vfloat e = load_f16(row + j) + signed_lanes(bits.take(kFloatLanes), scale);
+    (addend ? e + vfloat::load_unaligned(addend + j) : e).store_unaligned(out + j);
+  }
+#endif
+  for (; j < d; ++j) {
+    const float e = f16_to_f32_scalar(row[j]) + (bits.take(1) ? scale : -scale);
+    out[j] = addend ? e + addend[j] : e;
+  }
+}
+
 }  // namespace
 
 void embedding_gather_ref(const fp16* table, std::int64_t vocab, std::int64_t d,
@@ -59,6 +78,45 @@ void embedding_gather(const fp16* table, std::int64_t vocab, std::int64_t d,
 #else
       gather_row_simd(row, add, out + i * d, d);
 #endif
+    }
+  });
+}
+
+void embedding_gather_perturbed_ref(const fp16* table, std::int64_t vocab, std::int64_t d,
+                                    const std::int32_t* ids, std::int64_t n, const float* addend,
+                                    float* out, const GemmPerturbation& p) {
+  if (p.scale == 0.0f) {
+    embedding_gather_ref(table, vocab, d, ids, n, addend, out);
+    return;
+  }
+  check_embedding_args(table, vocab, d, ids, n, out);
+  assert(p.index_base >= 0);
+  for (std::int64_t i = 0; i < n; ++i) {
+    const std::int64_t r = ids[i];
+    for (std::int64_t j = 0; j < d; ++j) {
+      const std::uint64_t index = static_cast<std::uint64_t>(p.index_base + r * d + j);
+      const float sz = p.scale * z_sign(p.z_key, index);
+      const float e = f16_to_f32_scalar(table[r * d + j]) + sz;
+      out[i * d + j] = addend ? e + addend[i * d + j] : e;
+    }
+  }
+}
+
+void embedding_gather_perturbed(const fp16* table, std::int64_t vocab, std::int64_t d,
+                                const std::int32_t* ids, std::int64_t n, const float* addend,
+                                float* out, const GemmPerturbation& p) {
+  if (p.scale == 0.0f) {
+    embedding_gather(table, vocab, d, ids, n, addend, out);
+    return;
+  }
+  check_embedding_args(table, vocab, d, ids, n, out);
+  assert(p.index_base >= 0);
+  parallel_rows(n, 2 * d, [&](std::int64_t begin, std::int64_t end) {
+    for (std::int64_t i = begin; i < end; ++i) {
+      const std::int64_t r = ids[i];
+      ZBitReader bits(p.z_key, static_cast<std::uint64_t>(p.index_base + r * d));
+      gather_row_perturbed(table + r * d, addend ? addend + i * d : nullptr, out + i * d, d,
+                           p.scale, bits);
     }
   });
 }

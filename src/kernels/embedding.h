@@ -4,6 +4,7 @@
 #include <cstdint>
 
 #include "kernels/fp16.h"
+#include "kernels/gemm.h"
 
 namespace pocket {
 
@@ -14,5 +15,20 @@ void embedding_gather_ref(const fp16* table, std::int64_t vocab, std::int64_t d,
                           const std::int32_t* ids, std::int64_t n, const float* addend, float* out);
 void embedding_gather(const fp16* table, std::int64_t vocab, std::int64_t d,
                       const std::int32_t* ids, std::int64_t n, const float* addend, float* out);
+
+// The gather of one ZO stream, the table read as P + c·z without writing it (src/zo/README.md:
+// "embedding rows are perturbed as they are gathered"):
+//
+//   out[i,j] = (f32(table[ids[i], j]) + p.scale · z[p.index_base + ids[i]·d + j]) (+ addend[i,j])
+//
+// z = z_sign(p.z_key, ·) (zrng.h), so row r of the table takes z[r·d + j] whichever position
+// gathers it. Each + is its own fp32 rounding, in the order written (scale·z = ±scale is exact).
+// p.scale == 0 is the plain gather, bit for bit (no add at all, so a -0 entry stays -0).
+void embedding_gather_perturbed_ref(const fp16* table, std::int64_t vocab, std::int64_t d,
+                                    const std::int32_t* ids, std::int64_t n, const float* addend,
+                                    float* out, const GemmPerturbation& p);
+void embedding_gather_perturbed(const fp16* table, std::int64_t vocab, std::int64_t d,
+                                const std::int32_t* ids, std::int64_t n, const float* addend,
+                                float* out, const GemmPerturbation& p);
 
 }  // namespace pocket

@@ -2,11 +2,15 @@
 
 #include <doctest/doctest.h>
 
+#include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <vector>
 
 #include "kernels/fp16.h"
+#include "kernels/gemm.h"
 #include "kernels/simd.h"
+#include "kernels/zrng.h"
 #include "test_util.h"
 
 using namespace pocket;
@@ -34,6 +38,103 @@ TEST_CASE("embedding_gather copies fp16 rows to fp32 (+ addend); " POCKET_SIMD_N
         }
         REQUIRE(fast == ref);
       }
+    }
+  }
+}
+
+namespace {
+
+// The perturbed gather written out from its definition (embedding.h), one element at a time.
+float perturbed_by_definition(const std::vector<fp16>& table, int d, std::int32_t id, int j,
+                              const float* addend, const GemmPerturbation& p) {
+  const std::uint64_t index = static_cast<std::uint64_t>(p.index_base) +
+                              static_cast<std::uint64_t>(id) * d + static_cast<std::uint64_t>(j);
+  const float sz = p.scale * z_sign(p.z_key, index);
+  const float e = f16_to_f32_scalar(table[id * d + j]) + sz;
+  return addend ? e + *addend : e;
+}
+
+}  // namespace
+
+TEST_CASE("embedding_gather_perturbed adds scale*z of the table row; " POCKET_SIMD_NAME
+          " equals ref") {
+  const int vocab = 41;
+  const std::uint64_t key = z_key(77, fnv1a64("model.decoder.embed_tokens.weight"));
+  for (int d : test::edge_sizes()) {
+    for (int n : {1, 6, 300}) {
+      for (std::int64_t index_base : {std::int64_t{0}, std::int64_t{5}, std::int64_t{1} << 33}) {
+        for (float scale : {1e-2f, -0.375f}) {
+          for (bool with_addend : {false, true}) {
+            INFO("d = " << d << ", n = " << n << ", index_base = " << index_base
+                        << ", scale = " << scale << ", addend = " << with_addend);
+            const auto table = test::random_f16(vocab * d, 3 * d + 1, 2.0f);
+            std::vector<std::int32_t> ids(n);
+            for (int i = 0; i < n; ++i) ids[i] = (i * 17 + 3) % vocab;
+            ids[0] = vocab - 1;  // the last row too
+            const auto addend = test::random_floats(n * d, n + 2 * d);
+            const float* add = with_addend ? addend.data() : nullptr;
+            const GemmPerturbation p{key, scale, index_base};
+            std::vector<float> ref(n * d), fast(n * d);
+            embedding_gather_perturbed_ref(table.data(), vocab, d, ids.data(), n, add, ref.data(),
+                                           p);
+            embedding_gather_perturbed(table.data(), vocab, d, ids.data(), n, add, fast.data(), p);
+            for (int i = 0; i < n; ++i) {
+              for (int j = 0; j < d; ++j) {
+                const float* a = with_addend ? &addend[i * d + j] : nullptr;
+                REQUIRE(ref[i * d + j] == perturbed_by_definition(table, d, ids[i], j, a, p));
+              }
+            }
+            REQUIRE(std::memcmp(fast.data(), ref.data(), sizeof(float) * n * d) == 0);
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST_CASE("embedding_gather_perturbed: row r takes z[r*d + j] and the z values are zrng's") {
+  const int vocab = 5, d = 70;  // a row crosses a 64-bit z word
+  const std::uint64_t key = z_key(3, fnv1a64("model.embed_tokens.weight"));
+  std::vector<fp16> table(vocab * d, f32_to_f16_scalar(0.0f));
+  const std::vector<std::int32_t> ids = {4, 0, 4, 2};
+  const int n = static_cast<int>(ids.size());
+  const float scale = 0.5f;
+  std::vector<float> out(n * d);
+  embedding_gather_perturbed(table.data(), vocab, d, ids.data(), n, nullptr, out.data(),
+                             GemmPerturbation{key, scale, 0});
+  int plus = 0;
+  for (int i = 0; i < n; ++i) {
+    for (int j = 0; j < d; ++j) {
+      // 0 + scale*z: the output is the z value itself, scaled
+      REQUIRE(out[i * d + j] == scale * z_sign(key, static_cast<std::uint64_t>(ids[i] * d + j)));
+      plus += out[i * d + j] > 0;
+    }
+  }
+  CHECK(plus > n * d / 4);  // both signs occur
+  CHECK(plus < 3 * n * d / 4);
+  // the same token at two positions reads the same z
+  REQUIRE(std::memcmp(out.data(), out.data() + 2 * d, sizeof(float) * d) == 0);
+}
+
+TEST_CASE("embedding_gather_perturbed with scale 0 is embedding_gather, bit for bit") {
+  const int vocab = 13;
+  for (int d : {1, 17, 64, 129}) {
+    for (bool with_addend : {false, true}) {
+      INFO("d = " << d << ", addend = " << with_addend);
+      auto table = test::random_f16(vocab * d, d + 99, 1.0f);
+      table[(vocab - 1) * d] = 0x8000;  // -0: an add of +0 would turn it into +0
+      const std::vector<std::int32_t> ids = {vocab - 1, 0, 7, vocab - 1, 3};
+      const int n = static_cast<int>(ids.size());
+      const std::vector<float> addend(n * d, -0.0f);
+      const float* add = with_addend ? addend.data() : nullptr;
+      std::vector<float> plain(n * d), fast(n * d), ref(n * d);
+      embedding_gather(table.data(), vocab, d, ids.data(), n, add, plain.data());
+      const GemmPerturbation p{z_key(1, 2), 0.0f, 11};
+      embedding_gather_perturbed(table.data(), vocab, d, ids.data(), n, add, fast.data(), p);
+      embedding_gather_perturbed_ref(table.data(), vocab, d, ids.data(), n, add, ref.data(), p);
+      REQUIRE(std::memcmp(fast.data(), plain.data(), sizeof(float) * n * d) == 0);
+      REQUIRE(std::memcmp(ref.data(), plain.data(), sizeof(float) * n * d) == 0);
+      CHECK(std::signbit(plain[0]));
     }
   }
 }
