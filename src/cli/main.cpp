@@ -28,6 +28,10 @@ void print_help() {
       "  convert    turn an F32/BF16 Hugging Face checkpoint into the F16 one pocket maps\n"
       "  forward    token ids and logits of one sequence (--json for exact values)\n"
       "  generate   continue a prompt (KV cache, greedy or sampled), tokens/s on stderr\n"
+      "  tune       MeZO zeroth-order fine-tuning into a crash-safe, resumable run directory\n"
+      "  eval       accuracy (classification) or loss and perplexity (lm) of a model or a run\n"
+      "  export     a run's tuned model as a Hugging Face directory\n"
+      "  replay     rebuild a run's tuned model from the base model and the journal alone\n"
       "\n"
       "options:\n"
       "  -h, --help     this text, with the CPU features found and the SIMD path compiled\n"
@@ -66,7 +70,11 @@ int main(int argc, char** argv) {
     static constexpr Command kCommands[] = {{"init", pocket::cmd_init},
                                             {"convert", pocket::cmd_convert},
                                             {"forward", pocket::cmd_forward},
-                                            {"generate", pocket::cmd_generate}};
+                                            {"generate", pocket::cmd_generate},
+                                            {"tune", pocket::cmd_tune},
+                                            {"eval", pocket::cmd_eval},
+                                            {"export", pocket::cmd_export},
+                                            {"replay", pocket::cmd_replay}};
     for (const Command& c : kCommands) {
       if (cmd == c.name) return c.run(argc - 1, argv + 1);
     }

@@ -140,3 +140,37 @@ void fsync_directory(const std::string& dir) {
 }
 
 }  // namespace pocket
+
+namespace pocket {
+
+void create_directory_atomic(const std::string& dir,
+                             const std::function<void(const std::string& temp)>& fill) {
+  namespace fs = std::filesystem;
+  std::error_code error;
+  const fs::path target = fs::path(dir).lexically_normal();
+  if (fs::exists(target, error) &&
+      !(fs::is_directory(target, error) && fs::is_empty(target, error))) {
+    throw Error(dir, "already exists");
+  }
+  const fs::path parent = target.has_parent_path() ? target.parent_path() : fs::path(".");
+  fs::create_directories(parent, error);
+  const fs::path temp = parent / ("." + target.filename().string() + ".partial-" +
+                                  std::to_string(::getpid()));
+  fs::remove_all(temp, error);
+  if (!fs::create_directory(temp, error)) {
+    throw Error(temp.string(), "cannot create: " + error.message());
+  }
+  try {
+    fill(temp.string());
+    fsync_directory(temp.string());
+    if (fs::exists(target, error)) fs::remove(target, error);  // the empty directory
+    fs::rename(temp, target, error);
+    if (error) throw Error(dir, "cannot create: " + error.message());
+    fsync_directory(parent.string());
+  } catch (...) {
+    fs::remove_all(temp, error);
+    throw;
+  }
+}
+
+}  // namespace pocket

@@ -21,6 +21,13 @@ void write_file_atomic(const std::string& path, std::string_view bytes);
 void write_file_atomic_mapped(const std::string& path, std::size_t size,
                               const std::function<void(std::uint8_t* data, std::size_t size)>& fill);
 
+// Creates the directory `dir` atomically: fill(temp) builds it under a temporary sibling name,
+// which is then synced and renamed to `dir`. `dir` must not exist or be an empty directory
+// (otherwise pocket::Error "<dir>: already exists"); if fill throws, the temporary directory is
+// removed and the exception propagates.
+void create_directory_atomic(const std::string& dir,
+                             const std::function<void(const std::string& temp)>& fill);
+
 // fsync of a directory (after a rename into it). Throws pocket::Error on failure.
 void fsync_directory(const std::string& dir);
 

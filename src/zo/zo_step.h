@@ -16,6 +16,7 @@
 
 #include "model/model.h"
 #include "zo/batch.h"
+#include "zo/evaluate.h"
 #include "zo/task.h"
 #include "zo/task_loss.h"
 
@@ -47,13 +48,6 @@ struct StepResult {
   bool accepted = false;
 };
 
-struct EvalResult {
-  double loss = 0.0;          // mean over the examples (classification) or target tokens (lm)
-  std::int64_t correct = 0;   // classification
-  std::int64_t examples = 0;
-  std::int64_t targets = 0;   // lm
-};
-
 class ZoTuner {
  public:
   // `model` must be writable (Model(dir, /*writable=*/true)) unless only evaluate() is used.
@@ -61,12 +55,20 @@ class ZoTuner {
   ZoTuner(Model& model, const Task& task, const ZoOptions& options, std::int64_t batch,
           std::int64_t longest);
 
-  // One step on examples index[0..n) of `data` with step seed s_t and learning rate lr_t.
+  // One step on examples index[0..n) of `data` with step seed s_t and learning rate lr_t:
+  // probe() then, when accepted, apply_update().
   StepResult step(const Dataset& data, const std::int64_t* index, std::int64_t n,
                   std::uint64_t step_seed, float lr);
+  // The two-stream evaluation alone: L+, L-, g and whether they are finite. The trainer journals
+  // the result before it updates (DESIGN.md: the journal record comes first).
+  StepResult probe(const Dataset& data, const std::int64_t* index, std::int64_t n,
+                   std::uint64_t step_seed);
+  // The step number the next update belongs to, for crash injection (crash_point.h) only.
+  void set_crash_step(std::int64_t t) { crash_step_ = t; }
   // The update of an accepted step alone (resume and replay: the journal's seed, g and lr).
   void apply_update(std::uint64_t step_seed, float g, float lr);
-  // Loss and accuracy of the current weights over the whole dataset, in batches (one stream).
+  // Loss and accuracy of the current weights over the whole dataset, in batches: stream 0 of the
+  // step's own session, unperturbed (no second session, no extra memory).
   EvalResult evaluate(const Dataset& data);
 
   const std::vector<ZoParam>& params() const { return params_; }
@@ -84,6 +86,7 @@ class ZoTuner {
   std::unique_ptr<Session> session_;
   TaskLoss loss_;
   std::vector<std::int64_t> eval_index_;
+  std::int64_t crash_step_ = -1;
 };
 
 // Does `name` match the glob `pattern` ('*' and '?')?

@@ -1,0 +1,228 @@
+#include "zo/trainer.h"
+
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "io/error.h"
+#include "io/tokenizer.h"
+#include "zo/crash_point.h"
+#include "zo/data_order.h"
+#include "zo/journal.h"
+#include "zo/progress.h"
+#include "zo/run_dir.h"
+#include "zo/run_log.h"
+#include "zo/snapshot.h"
+#include "zo/zo_step.h"
+
+namespace pocket {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+// Train-loss EMA: smooth enough to read a trend through MeZO's noisy per-batch losses.
+constexpr double kEmaAlpha = 0.05;
+
+std::string eval_text(const Task& task, const EvalResult& r) {
+  char text[160];
+  if (task.options.kind == TaskKind::kLm) {
+    std::snprintf(text, sizeof text, "loss %.4f, perplexity %.2f (%lld target tokens)", r.loss,
+                  std::exp(r.loss), static_cast<long long>(r.targets));
+  } else {
+    std::snprintf(text, sizeof text, "accuracy %.3f (%lld/%lld), loss %.4f", r.accuracy(),
+                  static_cast<long long>(r.correct), static_cast<long long>(r.examples), r.loss);
+  }
+  return text;
+}
+
+void snapshot(const std::string& run_dir, std::int64_t t, const RunConfig& config,
+              const ZoTuner& tuner) {
+  std::vector<SnapshotTensor> tensors;
+  for (const ZoParam& p : tuner.params()) {
+    SnapshotTensor s;
+    s.name = p.name;
+    s.dtype = Dtype::kF16;
+    s.shape = {p.numel};
+    s.data = p.data;
+    tensors.push_back(s);
+    if (config.zo.master_f32) {
+      s.name = "master." + p.name;
+      s.dtype = Dtype::kF32;
+      s.data = p.master.data();
+      tensors.push_back(s);
+    }
+  }
+  write_snapshot(run_dir, static_cast<std::uint64_t>(t), config.run_id, tensors);
+}
+
+}  // namespace
+
+std::int64_t settle_run(const std::string& run_dir,
+                        const std::function<void(const std::string&)>& say) {
+  const RunConfig config = load_run_config(run_dir);
+  const std::vector<JournalRecord> records =
+      read_journal((fs::path(run_dir) / "journal.bin").string());
+  const std::int64_t last = records.empty() ? 0 : static_cast<std::int64_t>(records.back().step);
+  if (read_clean_state(run_dir) == last) return last;
+  say(run_dir + ": the working copy may hold an interrupted step; restoring it");
+  const std::string model_dir = run_model_dir(run_dir);
+  Model model(model_dir, /*writable=*/true);
+  const auto tokenizer = load_tokenizer(model_dir, model.config().model_type);
+  const Task task = make_task(config.task, *tokenizer, model.config());
+  // A one-example session: only the tensors and the update are needed here.
+  ZoTuner tuner(model, task, config.zo, 1, config.task.max_len);
+  clear_clean_state(run_dir);
+  const std::int64_t step = restore_run(run_dir, config, tuner, records, say);
+  model.checkpoint().sync();
+  write_clean_state(run_dir, step);
+  return step;
+}
+
+TuneSummary tune_run(const std::string& run_dir, const TuneUi& ui) {
+  const RunConfig config = load_run_config(run_dir);
+  auto say = [&](const std::string& line) {
+    if (!ui.quiet) std::fprintf(ui.out, "%s\n", line.c_str());
+  };
+  const std::string model_dir = run_model_dir(run_dir);
+  Model model(model_dir, /*writable=*/true);
+  const auto tokenizer = load_tokenizer(model_dir, model.config().model_type);
+  const Task task = make_task(config.task, *tokenizer, model.config());
+  const Dataset train = load_dataset(config.train_data, task, *tokenizer);
+  Dataset eval;
+  const bool has_eval = !config.eval_data.empty();
+  if (has_eval) eval = load_dataset(config.eval_data, task, *tokenizer);
+  for (const Dataset* d : {&train, static_cast<const Dataset*>(&eval)}) {
+    if (d->truncated > 0) {
+      say(d->path + ": " + std::to_string(d->truncated) + " example(s) cut from the left of '" +
+          config.task.text_field + "' to fit --max-len " + std::to_string(config.task.max_len));
+    }
+  }
+  const std::int64_t n_train = static_cast<std::int64_t>(train.examples.size());
+  const std::int64_t batch = std::min(config.batch, n_train);
+  if (batch < config.batch) {
+    say("--batch " + std::to_string(config.batch) + " is more than the " + std::to_string(n_train) +
+        " training examples: batches of " + std::to_string(batch));
+  }
+  ZoTuner tuner(model, task, config.zo, batch, std::max(train.longest, eval.longest));
+
+  Journal journal((fs::path(run_dir) / "journal.bin").string());
+  if (journal.dropped_tail() > 0) {
+    say("journal.bin: dropped a torn last record (" + std::to_string(journal.dropped_tail()) +
+        " bytes) left by a crash");
+  }
+  // From here on the working copy may change: it is no longer known to be clean.
+  clear_clean_state(run_dir);
+  std::int64_t start = 0;
+  if (!journal.records().empty())
+    start = restore_run(run_dir, config, tuner, journal.records(), say);
+
+  TuneSummary summary;
+  summary.first_step = start;
+  summary.has_eval = has_eval;
+  summary.arena_bytes = tuner.session().arena_bytes();
+  summary.weight_bytes = model.weights().matrix_bytes;
+  RunLog log(run_dir, start);
+  const std::string title = "pocket tune: " + fs::path(config.base_model).filename().string() +
+                            " on " + fs::path(config.train_data).filename().string();
+  const char* metric = task.options.kind == TaskKind::kLm ? "loss" : "accuracy";
+  auto eval_point = [&](std::int64_t t) {
+    const EvalResult r = tuner.evaluate(eval);
+    log.eval({t, task.options.kind == TaskKind::kLm ? r.loss : r.accuracy(), metric});
+    return r;
+  };
+  if (start == 0) {
+    log.event(nlohmann::json{{"event", "start"}, {"run_id", config.run_id}, {"steps", config.steps}}
+                  .dump());
+    if (has_eval) {
+      summary.eval_before = eval_point(0);
+      say("before tuning, " + fs::path(config.eval_data).filename().string() + ": " +
+          eval_text(task, summary.eval_before));
+    }
+  } else {
+    log.event(nlohmann::json{{"event", "resume"}, {"step", start}}.dump());
+    say("resuming " + run_dir + " after step " + std::to_string(start) + " of " +
+        std::to_string(config.steps));
+  }
+
+  double ema = log.train_points().empty() ? 0.0 : log.train_points().back().loss_ema;
+  bool ema_started = !log.train_points().empty();
+  // A crash between the journal append and the log line loses that line: the journal has it.
+  const std::int64_t logged = log.train_points().empty() ? 0 : log.train_points().back().step;
+  for (const JournalRecord& r : journal.records()) {
+    if (static_cast<std::int64_t>(r.step) <= logged) continue;
+    const bool accepted = r.status == StepStatus::kAccepted;
+    const double loss = 0.5 * (r.loss_plus + r.loss_minus);
+    if (accepted) {
+      ema = ema_started ? (1.0 - kEmaAlpha) * ema + kEmaAlpha * loss : loss;
+      ema_started = true;
+    }
+    log.train({static_cast<std::int64_t>(r.step), loss, ema, !accepted});
+  }
+  DataOrder order(n_train, config.seed);
+  std::vector<std::int64_t> index(static_cast<std::size_t>(batch));
+  {
+    Progress progress(config.steps, start, ui.quiet, ui.out, ui.terminal);
+    const auto began = std::chrono::steady_clock::now();
+    for (std::int64_t t = start + 1; t <= config.steps; ++t) {
+      order.batch(t, batch, index.data());
+      const std::uint64_t seed = step_seed(config.seed, t);
+      const float lr = step_lr(config, t);
+      const StepResult r = tuner.probe(train, index.data(), batch, seed);
+      JournalRecord record;
+      record.step = static_cast<std::uint64_t>(t);
+      record.seed = seed;
+      record.g = r.g;
+      record.lr = lr;
+      record.loss_plus = r.loss_plus;
+      record.loss_minus = r.loss_minus;
+      record.status = r.accepted ? StepStatus::kAccepted : StepStatus::kRejected;
+      crash_point("journal", t);
+      journal.append(record, config.fsync == FsyncPolicy::kEveryStep);
+      const double loss = 0.5 * (r.loss_plus + r.loss_minus);
+      if (r.accepted) {
+        tuner.set_crash_step(t);
+        tuner.apply_update(seed, r.g, lr);
+        ema = ema_started ? (1.0 - kEmaAlpha) * ema + kEmaAlpha * loss : loss;
+        ema_started = true;
+      } else {
+        ++summary.rejected;
+        char text[200];
+        std::snprintf(text, sizeof text,
+                      "step %lld rejected: L+ = %g, L- = %g (not finite); weights untouched",
+                      static_cast<long long>(t), r.loss_plus, r.loss_minus);
+        progress.message(text);
+      }
+      log.train({t, loss, ema, !r.accepted});
+      progress.update(t, ema);
+      if (t % config.snapshot_every == 0 || t == config.steps) {
+        journal.sync();  // a snapshot never gets ahead of the durable journal
+        snapshot(run_dir, t, config, tuner);
+        log.plot(title);
+      }
+      if (has_eval && config.eval_every > 0 && t % config.eval_every == 0 && t != config.steps) {
+        const EvalResult e = eval_point(t);
+        progress.message("step " + std::to_string(t) + ", eval: " + eval_text(task, e));
+      }
+    }
+    progress.finish();
+    summary.seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count();
+  }
+  summary.last_step = config.steps;
+  if (has_eval && start < config.steps) {
+    summary.eval_after = eval_point(config.steps);
+    say("after tuning, " + fs::path(config.eval_data).filename().string() + ": " +
+        eval_text(task, summary.eval_after));
+  }
+  model.checkpoint().sync();
+  journal.sync();
+  write_clean_state(run_dir, config.steps);
+  log.event(nlohmann::json{{"event", "end"}, {"step", config.steps}}.dump());
+  log.plot(title);
+  summary.peak_rss = peak_rss_bytes();
+  return summary;
+}
+
+}  // namespace pocket

@@ -1,0 +1,259 @@
+// The fused ZO step on tiny random models: the two-stream forward against the plain one, the
+// update against the kernels, rejection of non-finite steps, frozen tensors, no allocation in a
+// step, and the data order.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <numeric>
+
+#include "alloc_counter.h"
+#include "io/atomic_file.h"
+#include "io/tokenizer.h"
+#include "io/tokenizer_files.h"
+#include "kernels/fp16.h"
+#include "kernels/thread_pool.h"
+#include "kernels/zo_update.h"
+#include "kernels/zrng.h"
+#include "model/model_weights.h"
+#include "model/random_model.h"
+#include "test_util.h"
+#include "zo/data_order.h"
+#include "zo/zo_step.h"
+
+namespace pocket {
+namespace {
+
+using test::TempDir;
+
+// A tiny model with a BPE tokenizer and a small sentiment-like JSONL file.
+struct Fixture {
+  TempDir tmp;
+  std::string dir = tmp.file("model");
+  std::string data = tmp.file("train.jsonl");
+  explicit Fixture(Arch arch = Arch::kOpt, bool tokenizer = true) {
+    ModelConfig c = shape_config(arch, "tiny");
+    std::filesystem::create_directories(dir);
+    write_random_weights(c, 11, dir, 0.2f);
+    if (tokenizer && arch == Arch::kLlama) {
+      write_sentencepiece_tokenizer_file(dir, std::min<std::int64_t>(c.vocab_size, 512));
+    } else if (tokenizer) {
+      write_bpe_tokenizer_files(dir, c.model_type, c.vocab_size);
+    }
+    write_file_atomic(dir + "/config.json", model_config_json(c));
+    std::ofstream out(data);
+    const char* words[] = {"good", "bad", "fine", "awful", "nice", "poor"};
+    for (int i = 0; i < 12; ++i) {
+      out << "{\"sentence\": \"the film was " << words[i % 6] << " and " << words[(i * 5) % 6]
+          << "\", \"label\": " << (i % 2 == 0 ? 1 : 0) << "}\n";
+    }
+  }
+  TaskOptions options(Arch arch) const {
+    TaskOptions o;
+    if (arch == Arch::kRoberta) {
+      o.template_text = "{sentence} It was<mask>.";
+      o.labels = " the| a";  // single tokens in the tiny tokenizer's vocabulary
+    }
+    return o;
+  }
+};
+
+// Collects every chunk of logits per stream, checking they arrive in row order.
+struct Capture : LogitSink {
+  explicit Capture(std::int64_t vocab) : vocab(vocab) {}
+  void consume(int stream, std::int64_t first, std::int64_t count, const float* l) override {
+    auto& v = logits[stream];
+    CHECK(static_cast<std::int64_t>(v.size()) == first * vocab);
+    v.insert(v.end(), l, l + count * vocab);
+  }
+  std::int64_t vocab;
+  std::vector<float> logits[2];
+};
+
+std::vector<fp16> tensor_copy(Model& m, const std::string& name, std::size_t n) {
+  const fp16* p = m.mutable_tensor(name);
+  return std::vector<fp16>(p, p + n);
+}
+
+}  // namespace
+
+TEST_SUITE("zo-step") {
+
+TEST_CASE("glob patterns over tensor names") {
+  CHECK(glob_match("*", "model.decoder.layers.0.fc1.weight"));
+  CHECK(glob_match("*.fc1.*", "model.decoder.layers.0.fc1.weight"));
+  CHECK(glob_match("model.decoder.layers.?.fc1.bias", "model.decoder.layers.1.fc1.bias"));
+  CHECK_FALSE(glob_match("model.decoder.layers.?.fc1.bias", "model.decoder.layers.10.fc1.bias"));
+  CHECK_FALSE(glob_match("*.fc2.*", "model.decoder.layers.0.fc1.weight"));
+  CHECK(glob_match("*layers.1*norm*", "model.decoder.layers.1.final_layer_norm.weight"));
+  CHECK_FALSE(glob_match("", "x"));
+}
+
+TEST_CASE("data order: every epoch a permutation, a pure function of (seed, t)") {
+  DataOrder a(10, 42), b(10, 42), c(10, 43);
+  std::vector<std::int64_t> seen;
+  for (std::int64_t t = 1; t <= 5; ++t) {  // 5 batches of 4 = 2 epochs
+    std::int64_t x[4], y[4];
+    a.batch(t, 4, x);
+    b.batch(t, 4, y);
+    CHECK(std::equal(x, x + 4, y));
+    seen.insert(seen.end(), x, x + 4);
+  }
+  std::vector<std::int64_t> epoch0(seen.begin(), seen.begin() + 10);
+  std::sort(epoch0.begin(), epoch0.end());
+  std::vector<std::int64_t> expect(10);
+  std::iota(expect.begin(), expect.end(), 0);
+  CHECK(epoch0 == expect);
+  std::int64_t p[10], q[10];
+  a.permutation(0, p);
+  c.permutation(0, q);
+  CHECK_FALSE(std::equal(p, p + 10, q));
+  // Step 3 alone, on a fresh order, is the same as when reached through steps 1 and 2.
+  DataOrder fresh(10, 42);
+  std::int64_t z[4];
+  fresh.batch(3, 4, z);
+  CHECK(std::equal(z, z + 4, seen.begin() + 8));
+}
+
+TEST_CASE("two-stream forward: -eps swaps the streams; all frozen = the plain forward; near the plain loss") {
+  for (Arch arch : {Arch::kOpt, Arch::kRoberta, Arch::kLlama}) {
+    CAPTURE(arch_name(arch));
+    Fixture f(arch, /*tokenizer=*/false);
+    Model model(f.dir);
+    const ModelConfig& c = model.config();
+    SessionLimits limits;
+    limits.max_batch = 2;
+    limits.max_len = 6;
+    limits.logit_chunk_rows = 3;
+    limits.streams = 2;
+    Session session(model, limits);
+    const std::int32_t ids[12] = {2, 17, 40, 9, 88, 3, 2, 5, 61, 7, 0, 0};
+    const std::uint8_t mask[12] = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0};
+    const TokenBatch batch{2, 6, ids, mask};
+    const std::int64_t rows[4] = {1, 5, 6, 9};
+    Capture plain(c.vocab_size), a(c.vocab_size), b(c.vocab_size), frozen(c.vocab_size);
+    session.forward_chunks(batch, rows, 4, plain);
+    StreamPerturbation p{77, 1e-3f};
+    session.forward_chunks(batch, rows, 4, a, &p);
+    StreamPerturbation q{77, -1e-3f};
+    session.forward_chunks(batch, rows, 4, b, &q);
+    CHECK(a.logits[0] == b.logits[1]);
+    CHECK(a.logits[1] == b.logits[0]);
+    CHECK(a.logits[0] != plain.logits[0]);
+    double diff = 0, scale = 0;
+    for (std::size_t i = 0; i < plain.logits[0].size(); ++i) {
+      diff = std::max(diff, static_cast<double>(std::fabs(a.logits[0][i] - plain.logits[0][i])));
+      scale = std::max(scale, static_cast<double>(std::fabs(plain.logits[0][i])));
+    }
+    CHECK(diff < 0.2 * scale);  // a 1e-3 perturbation moves the logits, a little
+    std::vector<std::uint64_t> all;
+    for (const TensorSpec& t : model_tensor_specs(c)) all.push_back(fnv1a64(t.name));
+    session.set_frozen(all);
+    session.forward_chunks(batch, rows, 4, frozen, &p);
+    CHECK(frozen.logits[0] == plain.logits[0]);
+    CHECK(frozen.logits[1] == plain.logits[0]);
+  }
+}
+
+TEST_CASE("a step updates every trainable tensor as zo_update does, with g from the two losses") {
+  Fixture f;
+  Model model(f.dir, /*writable=*/true);
+  const auto tok = load_tokenizer(f.dir, model.config().model_type);
+  const Task task = make_task(f.options(Arch::kOpt), *tok, model.config());
+  const Dataset data = load_dataset(f.data, task, *tok);
+  ZoOptions zo;
+  zo.eps = 1e-2;
+  zo.weight_decay = 0.1;
+  zo.train_patterns = {"*.fc1.*", "*final_layer_norm*"};
+  ZoTuner tuner(model, task, zo, 4, data.longest);
+  CHECK(tuner.params().size() == 2 * 2 + 2 * 2 + 2);  // fc1 w+b and final_layer_norm w+b per layer, + the last LN
+  const std::string frozen_name = "model.decoder.layers.0.fc2.weight";
+  const std::string fc1 = "model.decoder.layers.1.fc1.weight";
+  const std::string bias = "model.decoder.layers.1.fc1.bias";
+  const ModelConfig& c = model.config();
+  const std::size_t n_fc1 = static_cast<std::size_t>(c.ffn_dim * c.hidden);
+  const auto frozen_before = tensor_copy(model, frozen_name, n_fc1);
+  const auto fc1_before = tensor_copy(model, fc1, n_fc1);
+  const auto bias_before = tensor_copy(model, bias, static_cast<std::size_t>(c.ffn_dim));
+  std::int64_t index[4] = {1, 2, 3, 4};
+  const float lr = 1e-2f;
+  const std::uint64_t seed = 5;
+  const StepResult r = tuner.step(data, index, 4, seed, lr);
+  REQUIRE(r.accepted);
+  CHECK(r.g == static_cast<float>((r.loss_plus - r.loss_minus) / (2.0 * static_cast<double>(1e-2f))));
+  CHECK(tensor_copy(model, frozen_name, n_fc1) == frozen_before);
+  // The trainable matrix: exactly zo_update_f16 with decay; the bias: without decay.
+  auto expect = fc1_before;
+  ZoUpdate u{z_key(seed, fnv1a64(fc1)), sr_key(seed, fnv1a64(fc1)), lr, r.g, 0.1f, 0};
+  zo_update_f16_ref(expect.data(), expect.size(), u);
+  CHECK(tensor_copy(model, fc1, n_fc1) == expect);
+  auto expect_bias = bias_before;
+  ZoUpdate ub{z_key(seed, fnv1a64(bias)), sr_key(seed, fnv1a64(bias)), lr, r.g, 0.0f, 0};
+  zo_update_f16_ref(expect_bias.data(), expect_bias.size(), ub);
+  CHECK(tensor_copy(model, bias, static_cast<std::size_t>(c.ffn_dim)) == expect_bias);
+  // The forward reads the updated bias: its fp32 copy was refreshed.
+  std::vector<float> f32(static_cast<std::size_t>(c.ffn_dim));
+  f16_to_f32(expect_bias.data(), f32.data(), f32.size());
+  CHECK(std::memcmp(model.weights().layers[1].up.bias, f32.data(), f32.size() * sizeof(float)) == 0);
+}
+
+TEST_CASE("a non-finite loss rejects the step and leaves the weights untouched") {
+  Fixture f;
+  Model model(f.dir, /*writable=*/true);
+  const auto tok = load_tokenizer(f.dir, model.config().model_type);
+  const Task task = make_task(f.options(Arch::kOpt), *tok, model.config());
+  const Dataset data = load_dataset(f.data, task, *tok);
+  ZoTuner tuner(model, task, ZoOptions{}, 4, data.longest);
+  // One infinite weight in a frozen-or-not matrix makes every logit NaN.
+  const std::string name = "model.decoder.layers.0.fc1.weight";
+  model.mutable_tensor(name)[7] = f32_to_f16_scalar(INFINITY);
+  const std::size_t n = static_cast<std::size_t>(model.config().ffn_dim * model.config().hidden);
+  const auto before = tensor_copy(model, "model.decoder.layers.1.fc2.weight", n);
+  std::int64_t index[4] = {0, 1, 2, 3};
+  const StepResult r = tuner.step(data, index, 4, 3, 1e-3f);
+  CHECK_FALSE(r.accepted);
+  CHECK_FALSE(std::isfinite(r.loss_plus));
+  CHECK(tensor_copy(model, "model.decoder.layers.1.fc2.weight", n) == before);
+}
+
+// Llama models need the SentencePiece library for their tokenizer (absent in the ARM cross build).
+std::vector<Arch> archs_with_tokenizers() {
+#ifdef POCKET_HAVE_SENTENCEPIECE
+  return {Arch::kOpt, Arch::kRoberta, Arch::kLlama};
+#else
+  return {Arch::kOpt, Arch::kRoberta};
+#endif
+}
+
+TEST_CASE("no allocation inside a step: allocation count and arena unchanged after step 1") {
+  for (Arch arch : archs_with_tokenizers()) {
+    Fixture f(arch);
+    Model model(f.dir, /*writable=*/true);
+    const auto tok = load_tokenizer(f.dir, model.config().model_type);
+    const Task task = make_task(f.options(arch), *tok, model.config());
+    const Dataset data = load_dataset(f.data, task, *tok);
+    for (bool master : {false, true}) {
+      ZoOptions zo;
+      zo.master_f32 = master;
+      ZoTuner tuner(model, task, zo, 4, data.longest);
+      std::int64_t index[4] = {0, 1, 2, 3};
+      tuner.step(data, index, 4, 1, 1e-3f);  // step 1: the thread pool's first use may allocate
+      const std::size_t arena = tuner.session().arena_bytes();
+      const std::size_t scratch = default_pool().scratch_bytes();
+      const long allocations = test::allocation_count();
+      for (std::uint64_t s = 2; s <= 4; ++s) {
+        std::int64_t other[4] = {static_cast<std::int64_t>(s), 5, 6, 7};
+        tuner.step(data, other, 4, s, 1e-3f);
+      }
+      CHECK(test::allocation_count() == allocations);
+      CHECK(tuner.session().arena_bytes() == arena);
+      CHECK(default_pool().scratch_bytes() == scratch);
+    }
+  }
+}
+
+}  // TEST_SUITE
+
+}  // namespace pocket
