@@ -3,6 +3,7 @@
 // CI), nothing with quiet.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <string>
@@ -24,6 +25,27 @@ class Progress {
   // the line, redraws.
   void message(const std::string& line);
   void finish();
+
+ private:
+  using Clock = std::chrono::steady_clock;
+  static constexpr double terminal_interval = 0.1;  // seconds between redraws of the bar
+  static constexpr double plain_interval = 5.0;     // seconds between plain lines
+
+  void draw();
+  // "loss 0.6931  4.2 step/s  ETA 3:29  RSS 312 MB"
+  std::string status_text(bool with_rss) const;
+  int terminal_width() const;
+
+  std::int64_t total_, first_;
+  bool quiet_, terminal_;
+  std::FILE* out_;
+  Clock::time_point start_, last_draw_;
+  std::int64_t step_ = 0;  // the last step passed to update()
+  double loss_ema_ = 0.0;
+  bool drawn_ = false;          // a bar or line was drawn at least once
+  bool pending_ = false;        // update() since the last draw: finish() draws the final state
+  bool bar_on_screen_ = false;  // terminal: the cursor sits at the end of the bar line
+  bool finished_ = false;
 };
 
 // Peak and current resident set size of this process in bytes (getrusage / /proc/self/statm).

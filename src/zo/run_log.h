@@ -20,7 +20,7 @@ struct TrainPoint {
 
 struct EvalPoint {
   std::int64_t step = 0;
-  double metric = 0.0;    // accuracy (classification) or loss (lm)
+  double metric = 0.0;      // accuracy (classification) or loss (lm)
   std::string metric_name;  // "accuracy" or "loss"
 };
 
@@ -30,14 +30,21 @@ class RunLog {
   // any torn last line; loads the kept points (for the plot).
   RunLog(const std::string& run_dir, std::int64_t last_step);
 
-  void train(const TrainPoint& p);      // appends to log.jsonl and loss.csv
-  void eval(const EvalPoint& p);        // appends to log.jsonl and loss.csv
+  void train(const TrainPoint& p);                  // appends to log.jsonl and loss.csv
+  void eval(const EvalPoint& p);                    // appends to log.jsonl and loss.csv
   void event(const std::string& json_object_line);  // any other log.jsonl line (start, resume, end)
   // Redraws loss.svg from every point so far (atomically: temp, rename).
   void plot(const std::string& title) const;
 
   const std::vector<TrainPoint>& train_points() const;
   const std::vector<EvalPoint>& eval_points() const;
+
+ private:
+  // Each append opens, writes and closes its file: a few microseconds against a step's forward
+  // passes, and no descriptor to own.
+  std::string jsonl_path_, csv_path_, svg_path_;
+  std::vector<TrainPoint> train_;
+  std::vector<EvalPoint> eval_;
 };
 
 }  // namespace pocket
