@@ -11,6 +11,11 @@
 #include "cli/task_flags.h"
 #include "io/error.h"
 #include "io/safetensors.h"
+#include "io/tokenizer.h"
+#include "model/model.h"
+#include "model/model_weights.h"
+#include "zo/task.h"
+#include "zo/zo_step.h"
 #include "kernels/zrng.h"
 #include "zo/progress.h"
 #include "zo/run_dir.h"
@@ -149,8 +154,25 @@ int cmd_tune(int argc, char** argv) {
     c.fsync = fsync == "step" ? FsyncPolicy::kEveryStep
                               : (fsync == "never" ? FsyncPolicy::kNever : FsyncPolicy::kAtSnapshots);
     {
-      const Checkpoint base(c.base_model);
-      c.base_fingerprint = model_fingerprint(base);
+      // Everything that can be wrong with the inputs is found before the run directory exists:
+      // the model, the task against its tokenizer, every line of the data, the --train patterns.
+      const Model base(c.base_model);
+      const auto tokenizer = load_tokenizer(c.base_model, base.config().model_type);
+      const Task t = make_task(c.task, *tokenizer, base.config());
+      load_dataset(c.train_data, t, *tokenizer);
+      if (!c.eval_data.empty()) load_dataset(c.eval_data, t, *tokenizer);
+      if (!c.zo.train_patterns.empty()) {
+        bool any = false;
+        for (const TensorSpec& spec : model_tensor_specs(base.config())) {
+          for (const std::string& pattern : c.zo.train_patterns) any = any || glob_match(pattern, spec.name);
+        }
+        if (!any) {
+          std::string list;
+          for (const std::string& pattern : c.zo.train_patterns) list += " '" + pattern + "'";
+          throw Error("--train", "no tensor of the model matches" + list);
+        }
+      }
+      c.base_fingerprint = model_fingerprint(base.checkpoint());
     }
     const auto now = std::chrono::system_clock::now().time_since_epoch().count();
     char id[17];

@@ -163,7 +163,7 @@ TuneSummary tune_run(const std::string& run_dir, const TuneUi& ui) {
   DataOrder order(n_train, config.seed);
   std::vector<std::int64_t> index(static_cast<std::size_t>(batch));
   {
-    Progress progress(config.steps, start, ui.quiet, ui.out, ui.terminal);
+    Progress progress(config.steps, start + 1, ui.quiet, ui.out, ui.terminal);
     const auto began = std::chrono::steady_clock::now();
     for (std::int64_t t = start + 1; t <= config.steps; ++t) {
       order.batch(t, batch, index.data());
