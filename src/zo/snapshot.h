@@ -8,6 +8,7 @@
 // recognised as invalid and an older one (or the base model) is used.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -19,13 +20,16 @@
 namespace pocket {
 
 struct SnapshotTensor {
-  std::string name;                  // as in the checkpoint (or "master." + name)
-  Dtype dtype = Dtype::kF16;         // kF16 or kF32
+  std::string name;           // as in the checkpoint (or "master." + name)
+  Dtype dtype = Dtype::kF16;  // kF16 or kF32
   std::vector<std::int64_t> shape;
-  const void* data = nullptr;        // the bytes to save, nbytes = product(shape) · size(dtype)
+  const void* data = nullptr;  // the bytes to save, nbytes = product(shape) · size(dtype)
 };
 
-// Writes RUN/snap-<step>.safetensors and removes snapshots older than the newest `keep`.
+// Writes RUN/snap-<step>.safetensors (step zero-padded to 9 digits, so names sort by step) and
+// keeps it and the keep - 1 newest snapshots older than it; older ones, and temporary files left
+// by a snapshot write that crashed, are deleted. Snapshots with a larger step are left alone.
+// The tensors' bytes must not change during the call (they are hashed, then copied).
 void write_snapshot(const std::string& run_dir, std::uint64_t step, const std::string& run_id,
                     const std::vector<SnapshotTensor>& tensors, int keep = 2);
 
@@ -42,5 +46,20 @@ std::vector<SnapshotInfo> valid_snapshots(const std::string& run_dir, const std:
 // 64-bit hash of a byte range (the snapshot checksum): fast, word-at-a-time, defined in
 // snapshot.cpp's comment so that other tools can check a snapshot.
 std::uint64_t snapshot_hash(const std::uint8_t* data, std::size_t n);
+
+// snapshot_hash of the concatenation of the byte ranges given to update(), in order, without
+// copying them into one buffer: update(a); update(b); digest() == snapshot_hash(a + b).
+class SnapshotHasher {
+ public:
+  SnapshotHasher();
+  void update(const std::uint8_t* data, std::size_t n);
+  std::uint64_t digest() const;
+
+ private:
+  std::uint64_t lanes_[4];         // the four lane states (initial values: snapshot.cpp)
+  std::uint8_t pending_[32] = {};  // the bytes of an incomplete 32-byte block
+  std::size_t n_pending_ = 0;
+  std::uint64_t total_ = 0;  // bytes seen
+};
 
 }  // namespace pocket
