@@ -34,6 +34,7 @@ class BatchBuilder {
   std::int64_t max_sequences() const;
   std::int64_t max_len() const;
   std::int64_t max_rows() const;
+  std::int64_t max_slots() const;  // score slots of the largest batch (sizes TaskLoss)
 
   // Lays out examples[index[0..n)] of `data`: right-padded ids and mask, the logit rows (flat
   // positions b·T + t, ascending), the score terms (ascending row), the labels.
@@ -44,9 +45,28 @@ class BatchBuilder {
   std::int64_t n_rows() const;
   const std::vector<ScoreTerm>& terms() const;  // capacity fixed at construction
   std::int64_t n_examples() const;
-  std::int64_t n_slots() const;                 // n·C (classification) or n (lm)
-  const std::int32_t* labels() const;           // classification: [n]
-  std::int64_t n_targets() const;               // lm: target tokens in the batch
+  std::int64_t n_slots() const;        // n·C (classification) or n (lm)
+  const std::int32_t* labels() const;  // classification: [n]
+  std::int64_t n_targets() const;      // lm: target tokens in the batch
+
+ private:
+  enum class Layout { kLm, kOneRow, kPerCandidate };  // lm; single-token / MLM; multi-token
+  Layout layout_ = Layout::kLm;
+  std::vector<std::vector<std::int32_t>> candidates_;
+  std::int32_t pad_id_ = 0;
+  std::int64_t n_candidates_ = 0;
+  std::int64_t max_examples_ = 0;
+  std::int64_t longest_ = 0;
+  std::int64_t max_rows_ = 0;
+  // Buffers with their capacity fixed in the constructor; build() resizes within it.
+  std::vector<std::int32_t> ids_;
+  std::vector<std::uint8_t> mask_;
+  std::vector<std::int64_t> rows_;
+  std::vector<ScoreTerm> terms_;
+  std::vector<std::int32_t> labels_;
+  TokenBatch batch_;
+  std::int64_t n_examples_ = 0;
+  std::int64_t n_targets_ = 0;
 };
 
 }  // namespace pocket

@@ -33,11 +33,12 @@ struct TaskOptions {
 // A task bound to a model: its tokenizer's ids for the candidates.
 struct Task {
   TaskOptions options;
-  bool mlm = false;                   // RoBERTa-style: the template holds "<mask>"
+  bool mlm = false;  // RoBERTa-style: the template holds "<mask>"
   std::int32_t mask_id = -1;
-  std::vector<std::string> label_words;                // classification: candidate texts
-  std::vector<std::vector<std::int32_t>> candidates;   // their token ids (one each when mlm)
-  bool single_token() const;          // every candidate is one token: one sequence per example
+  std::int32_t pad_id = 0;               // padding of the batches: the tokenizer's <pad>, else 0
+  std::vector<std::string> label_words;  // classification: candidate texts
+  std::vector<std::vector<std::int32_t>> candidates;  // their token ids (one each when mlm)
+  bool single_token() const;  // every candidate is one token: one sequence per example
 };
 
 // Checks the options against the model (e.g. "<mask>" only for an MLM model, one token per

@@ -27,8 +27,25 @@ class TaskLoss : public LogitSink {
   // LogitSink: logits of rows [first, first + count) of stream `stream`, [count, vocab].
   void consume(int stream, std::int64_t first, std::int64_t count, const float* logits) override;
 
-  double loss(int stream) const;      // after every row of the batch arrived
+  double loss(int stream) const;           // after every row of the batch arrived
   std::int64_t correct(int stream) const;  // classification: examples predicted right
+
+ private:
+  static constexpr int kMaxStreams = 2;
+  bool classification_;
+  std::int64_t n_candidates_;
+  std::int64_t vocab_;
+  // The current batch (views into the builder's buffers, set by begin()).
+  const ScoreTerm* terms_ = nullptr;
+  std::int64_t n_terms_ = 0;
+  std::int64_t n_slots_ = 0;
+  std::int64_t n_examples_ = 0;
+  std::int64_t n_targets_ = 0;
+  const std::int32_t* labels_ = nullptr;
+  int streams_ = 0;
+  // Per stream: the score slots [max_slots] and the next term to add.
+  std::vector<double> scores_[kMaxStreams];
+  std::int64_t next_term_[kMaxStreams] = {};
 };
 
 }  // namespace pocket
