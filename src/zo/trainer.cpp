@@ -160,6 +160,16 @@ TuneSummary tune_run(const std::string& run_dir, const TuneUi& ui) {
     }
     log.train({static_cast<std::int64_t>(r.step), loss, ema, !accepted});
   }
+  // Eval points: every eval_every steps and after the last. A crash between a step's log line and
+  // its eval loses the eval; only the last journalled step can be in that state: do it now.
+  auto eval_due = [&](std::int64_t t) {
+    return has_eval && ((config.eval_every > 0 && t % config.eval_every == 0) || t == config.steps);
+  };
+  if (start > 0 && eval_due(start) &&
+      (log.eval_points().empty() || log.eval_points().back().step != start)) {
+    const EvalResult e = eval_point(start);
+    if (start == config.steps) summary.eval_after = e;
+  }
   DataOrder order(n_train, config.seed);
   std::vector<std::int64_t> index(static_cast<std::size_t>(batch));
   {
@@ -201,7 +211,7 @@ TuneSummary tune_run(const std::string& run_dir, const TuneUi& ui) {
         snapshot(run_dir, t, config, tuner);
         log.plot(title);
       }
-      if (has_eval && config.eval_every > 0 && t % config.eval_every == 0 && t != config.steps) {
+      if (eval_due(t) && t != config.steps) {
         const EvalResult e = eval_point(t);
         progress.message("step " + std::to_string(t) + ", eval: " + eval_text(task, e));
       }

@@ -1,0 +1,189 @@
+// `pocket tune`, `eval`, `export` and `replay` end to end, and the crash test: a run killed with
+// SIGKILL at random moments and at the injected crash points (crash_point.h: mid-journal-record,
+// mid-update, mid-snapshot), resumed each time, ends with the same weights, bit for bit, as an
+// uninterrupted run.
+#include <doctest/doctest.h>
+#include <signal.h>
+#include <fcntl.h>
+#include <spawn.h>
+#include <sys/wait.h>
+
+#include <chrono>
+#include <fstream>
+#include <random>
+#include <thread>
+
+#include "cli_util.h"
+#include "test_util.h"
+
+extern char** environ;
+
+namespace pocket {
+using namespace cli_test;
+
+namespace {
+
+// A two-class task with a clear signal (the word decides the label) for a tiny model.
+void write_task(const std::string& path, int n, int offset) {
+  std::ofstream out(path);
+  const char* good[] = {"good", "fine", "nice", "great"};
+  const char* bad[] = {"bad", "poor", "awful", "sad"};
+  for (int i = 0; i < n; ++i) {
+    const int label = (i + offset) % 2;
+    const char* w = label ? good[(i / 2 + offset) % 4] : bad[(i / 2 + offset) % 4];
+    out << "{\"sentence\": \"the film was " << w << "\", \"label\": " << label << "}\n";
+  }
+}
+
+// Starts `pocket ARGS...` (output discarded), returns its pid.
+pid_t spawn(const std::vector<std::string>& args) {
+  std::vector<char*> argv;
+  std::string bin = pocket_binary();
+  argv.push_back(bin.data());
+  std::vector<std::string> copy = args;
+  for (auto& a : copy) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
+  posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0);
+  pid_t pid = -1;
+  const int rc = posix_spawn(&pid, bin.c_str(), &actions, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  REQUIRE(rc == 0);
+  return pid;
+}
+
+int wait_for(pid_t pid) {
+  int status = 0;
+  waitpid(pid, &status, 0);
+  return status;
+}
+
+const std::string kTuneArgs =
+    " --data {D}/train.jsonl --eval {D}/dev.jsonl --steps {S} --batch 4 --lr 2e-3 --seed 9"
+    " --snapshot-every 4 --eval-every 10 --quiet";
+
+std::string fill(std::string s, const std::string& dir, int steps = 30) {
+  for (std::size_t at; (at = s.find("{D}")) != std::string::npos;) s.replace(at, 3, dir);
+  s.replace(s.find("{S}"), 3, std::to_string(steps));
+  return s;
+}
+
+}  // namespace
+
+TEST_CASE("cli: tune, eval, export and replay agree; errors are one line") {
+  SKIP_WITHOUT_POCKET();
+  test::TempDir tmp;
+  const std::string d = tmp.path();
+  REQUIRE(run("init --arch opt --shape tiny --seed 3 " + d + "/model", tmp).status == 0);
+  write_task(d + "/train.jsonl", 24, 0);
+  write_task(d + "/dev.jsonl", 12, 1);
+  Result r = run("tune " + d + "/model --out " + d + "/run" + fill(kTuneArgs, d), tmp);
+  REQUIRE_MESSAGE(r.status == 0, r.err);
+  for (const char* f : {"meta.json", "journal.bin", "log.jsonl", "loss.csv", "loss.svg",
+                        "state.json", "snap-000000028.safetensors", "snap-000000030.safetensors",
+                        "model/config.json", "model/model.safetensors"}) {
+    CHECK_MESSAGE(std::filesystem::exists(d + "/run/" + f), f);
+  }
+  CHECK_FALSE(std::filesystem::exists(d + "/run/snap-000000024.safetensors"));  // last two kept
+  CHECK(std::filesystem::file_size(d + "/run/journal.bin") == 16 + 30 * 48);
+  const std::string svg = slurp(d + "/run/loss.svg");
+  CHECK(svg.find("<svg") != std::string::npos);
+  CHECK(svg.find("</svg>") != std::string::npos);
+  // Not modified: the base model.
+  CHECK(run("forward " + d + "/model --ids 2,5,9 --json", tmp).out ==
+        run("forward " + d + "/model --ids 2,5,9 --json", tmp).out);
+
+  r = run("export " + d + "/run " + d + "/exported", tmp);
+  REQUIRE_MESSAGE(r.status == 0, r.err);
+  r = run("replay " + d + "/model " + d + "/run " + d + "/replayed", tmp);
+  REQUIRE_MESSAGE(r.status == 0, r.err);
+  CHECK(slurp(d + "/exported/model.safetensors") == slurp(d + "/replayed/model.safetensors"));
+  CHECK(slurp(d + "/exported/model.safetensors") != slurp(d + "/model/model.safetensors"));
+
+  // eval of the run and of the exported directory: the same numbers.
+  const Result a = run("eval " + d + "/run --data " + d + "/dev.jsonl --json", tmp);
+  const Result b = run("eval " + d + "/exported --data " + d + "/dev.jsonl --json", tmp);
+  REQUIRE_MESSAGE(a.status == 0, a.err);
+  CHECK(a.out == b.out);
+  CHECK(a.out.find("\"accuracy\"") != std::string::npos);
+  const Result lm = run("eval " + d + "/exported --task lm --data " + d + "/dev.jsonl", tmp);
+  CHECK_MESSAGE(lm.status == 1, lm.err);  // lm lines need "text" or "prompt"/"completion"
+
+  check_one_line_error(run("tune " + d + "/model --out " + d + "/run" + fill(kTuneArgs, d), tmp),
+                       "already exists");
+  check_one_line_error(run("tune " + d + "/model --out " + d + "/x --data " + d + "/none.jsonl", tmp),
+                       "none.jsonl");
+  check_one_line_error(run("tune --resume " + d + "/run --lr 1", tmp), "keeps the settings");
+  check_one_line_error(run("tune --resume " + d + "/model", tmp), "no meta.json");
+  check_one_line_error(run("tune " + d + "/model --out " + d + "/y --data " + d +
+                               "/train.jsonl --train 'nothing.*'", tmp),
+                       "no tensor of the model matches");
+  CHECK_FALSE(std::filesystem::exists(d + "/y/journal.bin"));
+  check_one_line_error(run("export " + d + "/run " + d + "/exported", tmp), "already exists");
+  {
+    std::ofstream bad(d + "/bad.jsonl");
+    bad << "{\"sentence\": \"ok\", \"label\": 1}\n{\"sentence\": \"x\", \"label\": 7}\n";
+  }
+  check_one_line_error(run("eval " + d + "/model --data " + d + "/bad.jsonl", tmp), "bad.jsonl:2");
+}
+
+TEST_CASE("crash test: SIGKILL at random moments and inside journal, update and snapshot; resumed runs end bit-identical") {
+  SKIP_WITHOUT_POCKET();
+  test::TempDir tmp;
+  const std::string d = tmp.path();
+  REQUIRE(run("init --arch opt --shape tiny --seed 4 " + d + "/model", tmp).status == 0);
+  write_task(d + "/train.jsonl", 24, 0);
+  write_task(d + "/dev.jsonl", 12, 1);
+
+  // The uninterrupted run, timed: random kills land inside a run of this length.
+  const auto t0 = std::chrono::steady_clock::now();
+  constexpr int kSteps = 160;
+  Result r = run("tune " + d + "/model --out " + d + "/a" + fill(kTuneArgs, d, kSteps), tmp);
+  REQUIRE_MESSAGE(r.status == 0, r.err);
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  REQUIRE(run("export " + d + "/a " + d + "/a-out", tmp).status == 0);
+
+  // The interrupted run: three kills at the injected points, then at least five at random moments,
+  // each a small fraction of the whole run's time so that the run is still going.
+  const std::string args = fill(kTuneArgs, d, kSteps);
+  auto start_args = [&] {
+    std::vector<std::string> v = {"tune", d + "/model", "--out", d + "/b"};
+    std::istringstream in(args);
+    for (std::string w; in >> w;) v.push_back(w);
+    return v;
+  };
+  const std::vector<std::string> resume = {"tune", "--resume", d + "/b", "--quiet"};
+  int kills = 0;
+  for (const char* point : {"journal:6", "update:11", "snapshot:16"}) {
+    setenv("POCKET_CRASH_AT", point, 1);
+    const int status = wait_for(spawn(std::filesystem::exists(d + "/b") ? resume : start_args()));
+    unsetenv("POCKET_CRASH_AT");
+    CHECK_MESSAGE(WIFSIGNALED(status), point);
+    CHECK(WTERMSIG(status) == SIGKILL);
+    kills += WIFSIGNALED(status) ? 1 : 0;
+  }
+  std::mt19937 rng(20261121);
+  std::uniform_real_distribution<double> moment(0.02 * seconds, 0.09 * seconds);
+  int random_kills = 0;
+  for (int attempt = 0; attempt < 12 && random_kills < 5; ++attempt) {
+    const pid_t pid = spawn(resume);
+    std::this_thread::sleep_for(std::chrono::duration<double>(moment(rng)));
+    ::kill(pid, SIGKILL);
+    const int status = wait_for(pid);
+    if (WIFSIGNALED(status)) ++random_kills;  // else it finished before the kill: try again
+    if (WIFEXITED(status)) break;             // the run is complete; later resumes would no-op
+  }
+  MESSAGE("killed at 3 crash points and " << random_kills << " random moments");
+  r = run("tune --resume " + d + "/b --quiet", tmp);
+  REQUIRE_MESSAGE(r.status == 0, r.err);
+  REQUIRE(run("export " + d + "/b " + d + "/b-out", tmp).status == 0);
+  CHECK(slurp(d + "/a-out/model.safetensors") == slurp(d + "/b-out/model.safetensors"));
+  CHECK(slurp(d + "/a/journal.bin").substr(16) == slurp(d + "/b/journal.bin").substr(16));
+  CHECK(slurp(d + "/a/loss.csv") == slurp(d + "/b/loss.csv"));
+  CHECK(kills == 3);
+  CHECK(random_kills >= 5);
+}
+
+}  // namespace pocket
