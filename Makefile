@@ -7,7 +7,7 @@
 #   make test SIMD=scalar the tests with every SIMD path switched off (the portable fallback)
 #   make bench-smoke      the benchmarks at tiny sizes (a check that they run, not a measurement)
 #   make deps             install what the build needs (apt on Debian/Ubuntu, pkg on Termux)
-#   make demo             installs, builds, makes a tiny model with `pocket init`, runs forward and generate
+#   make demo             installs, builds bin/pocket, tunes a tiny model on a held-out task (pocket tune)
 #
 # ARCH=... overrides the detected -march value (e.g. ARCH=x86-64-v3 builds the AVX2 path on an
 # AVX-512 machine). Variant builds (other ARCH, SANITIZE, SIMD, CXX) live in their own build/
@@ -163,16 +163,23 @@ bench-smoke: $(addprefix $(BIN)/,$(BENCHES))
 deps:
 	scripts/deps.sh
 
-# Until `pocket tune` lands, the demo is the model path end to end: an OPT-125M-shaped model made by
-# `pocket init` (nothing downloaded), the logits of a sentence, and a streamed generation.
-DEMO_MODEL ?= weights/demo-opt-125m
-demo: deps all
-	@test -f $(DEMO_MODEL)/config.json || $(BIN)/pocket init --arch opt --shape opt-125m --seed 1 $(DEMO_MODEL)
-	$(BIN)/pocket forward $(DEMO_MODEL) --text "pocket runs language models on the device."
-	$(BIN)/pocket generate $(DEMO_MODEL) --prompt "The engine" -n 24 --seed 1
+# The README's first command: a tiny OPT model made by `pocket init` (nothing downloaded), tuned with
+# MeZO on a generated, held-out sentiment task (data/demo/README.md): accuracy before, a progress
+# bar, accuracy after, the plot. Each `make demo` starts a fresh run in $(DEMO_RUN).
+DEMO_MODEL ?= weights/demo-opt-tiny
+DEMO_RUN ?= runs/demo
+DEMO_TUNE := --data data/demo/train.jsonl --eval data/demo/dev.jsonl --labels " hard| good" \
+  --steps 3200 --batch 32 --lr 1.5e-3 --eps 1e-3 --schedule linear --weight-decay 0.1 --seed 1 \
+  --snapshot-every 400
+demo: deps $(BIN)/pocket
+	@test -f $(DEMO_MODEL)/config.json || $(BIN)/pocket init --arch opt --shape tiny --seed 1 $(DEMO_MODEL)
+	@rm -rf $(DEMO_RUN)
+	$(BIN)/pocket tune $(DEMO_MODEL) --out $(DEMO_RUN) $(DEMO_TUNE)
 	@echo
-	@echo "make demo: a random-weight model, so the text is noise; the numbers on stderr are real."
-	@echo "Real checkpoints: weights/README.md. The tuning demo arrives with 'pocket tune'."
+	@echo "make demo: dev accuracy before and after tuning are printed above."
+	@echo "  plot (opens in any browser): $(DEMO_RUN)/loss.svg"
+	@echo "  the tuned model:             bin/pocket export $(DEMO_RUN) OUT_DIR"
+	@echo "  the same model, from the journal alone: bin/pocket replay $(DEMO_MODEL) $(DEMO_RUN) OUT_DIR"
 
 clean:
 	rm -rf build bin
