@@ -83,12 +83,13 @@ Session::Session(const Model& model, const SessionLimits& limits)
   const std::int64_t ffn_width = c.ffn_dim * (c.arch == Arch::kLlama ? 2 : 1);
   const std::int64_t head_rows = std::max(limits.max_logit_rows, limits.logit_chunk_rows);
   const std::int64_t small = limits.streams == 2 ? static_cast<std::int64_t>(model.weights().small.size()) : 0;
-  // Per stream: x, h, qkv, attn, ffn, rows_a, rows_b, logits, small (the order of Stream's views).
+  // Per stream: x, h (= attn), qkv (= ffn), rows_a, rows_b, logits, small. Two pairs share memory
+  // because their lives never overlap within a layer: h (the normed input) is dead once q, k, v
+  // are computed, when attention writes attn; qkv is dead once attention has read it, before the
+  // MLP writes ffn. This takes the arena from 10d to 6d floats per token for OPT-125m.
   const std::int64_t sizes[] = {n * c.hidden,
-                                n * widest(c),
-                                n * qkv_width(c),
-                                n * attn_width,
-                                n * ffn_width,
+                                n * std::max(widest(c), attn_width),
+                                n * std::max(qkv_width(c), ffn_width),
                                 head_rows * widest(c),
                                 head_rows * widest(c),
                                 limits.logit_chunk_rows * c.vocab_size,
@@ -99,12 +100,13 @@ Session::Session(const Model& model, const SessionLimits& limits)
   float* p = arena_.data();
   for (int s = 0; s < limits.streams; ++s) {
     Stream& st = streams_[s];
-    float** views[] = {&st.x,      &st.h,      &st.qkv,    &st.attn, &st.ffn,
-                       &st.rows_a, &st.rows_b, &st.logits, &st.small};
-    for (int i = 0; i < 9; ++i) {
+    float** views[] = {&st.x, &st.h, &st.qkv, &st.rows_a, &st.rows_b, &st.logits, &st.small};
+    for (int i = 0; i < 7; ++i) {
       *views[i] = p;
       p += sizes[i];
     }
+    st.attn = st.h;
+    st.ffn = st.qkv;
   }
   if (limits.kv_cache_len > 0) {
     kv_.assign(static_cast<std::size_t>(2 * c.n_layers * limits.max_batch * limits.kv_cache_len *
@@ -328,23 +330,25 @@ void Session::embed(const TokenBatch& batch, const std::int32_t* pos, std::int64
     }
     table_rows[i] = static_cast<std::int32_t>(r);
   }
+  // The position rows go to ffn (free during the embeddings; at least d wide): h holds the token
+  // rows of a model with project_in.
   for (int s = 0; s < active_; ++s) {
     Stream& st = streams_[s];
     gather(s, w.position_embed, w.position_embed_name, w.position_rows, d, table_rows, nullptr,
-           st.attn);
+           st.ffn);
     if (w.token_type0 != nullptr) {
       const float* type0 = vec(s, w.token_type0);
-      for (std::int64_t i = 0; i < n; ++i) residual_add(st.attn + i * d, type0, d);
+      for (std::int64_t i = 0; i < n; ++i) residual_add(st.ffn + i * d, type0, d);
     }
     if (!w.project_in) {
-      gather(s, w.token_embed, w.token_embed_name, c.vocab_size, d, batch.ids, st.attn, st.x);
+      gather(s, w.token_embed, w.token_embed_name, c.vocab_size, d, batch.ids, st.ffn, st.x);
     } else {
       gather(s, w.token_embed, w.token_embed_name, c.vocab_size, E, batch.ids, nullptr, st.h);
     }
   }
   if (w.project_in) {
     linear(w.project_in, n, &Stream::h, 0, E, &Stream::x, 0, d);
-    for (int s = 0; s < active_; ++s) residual_add(streams_[s].x, streams_[s].attn, n * d);
+    for (int s = 0; s < active_; ++s) residual_add(streams_[s].x, streams_[s].ffn, n * d);
   }
   if (w.embed_norm.w != nullptr) norm(w.embed_norm, &Stream::x, &Stream::x, n, d);
 }

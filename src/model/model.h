@@ -127,8 +127,8 @@ class Session {
     float* x = nullptr;      // residual stream [B*T, hidden]
     float* h = nullptr;      // normed input / temporary [B*T, max(hidden, embed_dim)]
     float* qkv = nullptr;    // [B*T, (n_heads + 2 n_kv_heads) * head_dim]
-    float* attn = nullptr;   // [B*T, n_heads * head_dim]
-    float* ffn = nullptr;    // [B*T, ffn_dim] (x2 for a gated MLP)
+    float* attn = nullptr;   // [B*T, n_heads * head_dim]: the memory of h
+    float* ffn = nullptr;    // [B*T, ffn_dim] (x2 for a gated MLP): the memory of qkv
     float* rows_a = nullptr; // gathered rows for the head [R, max(hidden, embed_dim)]
     float* rows_b = nullptr; // the same, second buffer
     float* logits = nullptr; // [logit_chunk_rows, vocab]
