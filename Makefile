@@ -159,6 +159,7 @@ bench-smoke: $(addprefix $(BIN)/,$(BENCHES))
 	$(BIN)/bench-gemm --smoke
 	$(BIN)/bench-kernels --smoke
 	$(BIN)/bench-forward --smoke
+	$(BIN)/bench-step --smoke
 
 deps:
 	scripts/deps.sh

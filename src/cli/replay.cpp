@@ -51,7 +51,7 @@ int cmd_replay(int argc, char** argv) {
       tuner.apply_update(r.seed, r.g, r.lr);
       ++replayed;
     }
-    model.checkpoint().sync();
+    tuner.write_back();
   });
   std::fprintf(stderr, "replayed %lld update(s) of %zu journalled step(s) into %s\n",
                static_cast<long long>(replayed), records.size(), out_dir.c_str());

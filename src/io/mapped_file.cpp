@@ -38,6 +38,7 @@ int advice_flag(MapAdvice advice) {
 
 MappedFile::MappedFile(const std::string& path, MapMode mode) : path_(path), mode_(mode) {
   const bool writable = mode == MapMode::kReadWrite;
+  const bool private_copy = mode == MapMode::kCopyOnWrite;
   const int fd = ::open(path.c_str(), (writable ? O_RDWR : O_RDONLY) | O_CLOEXEC);
   if (fd < 0) throw Error(path, "cannot open: " + errno_text());
   struct stat st;
@@ -52,8 +53,8 @@ MappedFile::MappedFile(const std::string& path, MapMode mode) : path_(path), mod
   }
   size_ = static_cast<std::size_t>(st.st_size);
   if (size_ > 0) {
-    void* addr =
-        ::mmap(nullptr, size_, writable ? PROT_READ | PROT_WRITE : PROT_READ, MAP_SHARED, fd, 0);
+    void* addr = ::mmap(nullptr, size_, writable || private_copy ? PROT_READ | PROT_WRITE : PROT_READ,
+                        private_copy ? MAP_PRIVATE : MAP_SHARED, fd, 0);
     if (addr == MAP_FAILED) {
       const std::string why = errno_text();
       ::close(fd);
@@ -99,7 +100,7 @@ void MappedFile::reset() noexcept {
 }
 
 std::uint8_t* MappedFile::mutable_data() {
-  if (mode_ != MapMode::kReadWrite) throw Error(path_, "mapped read-only, cannot be written");
+  if (mode_ == MapMode::kReadOnly) throw Error(path_, "mapped read-only, cannot be written");
   return data_;
 }
 
@@ -115,7 +116,8 @@ void MappedFile::advise(MapAdvice advice, std::size_t offset, std::size_t length
 }
 
 void MappedFile::sync() const {
-  if (mode_ != MapMode::kReadWrite) return;  // nothing of a read-only map can be dirty
+  // Nothing of a read-only map can be dirty; a copy-on-write map never goes to the file.
+  if (mode_ != MapMode::kReadWrite) return;
   if (data_ != nullptr && ::msync(data_, size_, MS_SYNC) != 0) {
     throw Error(path_, "msync failed: " + errno_text());
   }

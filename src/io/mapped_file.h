@@ -3,7 +3,11 @@
 //
 // Read-only maps are PROT_READ + MAP_SHARED: clean page-cache pages the kernel can drop and
 // re-read under memory pressure, shared by every process that maps the same checkpoint. The
-// read-write map (MAP_SHARED) is for the tuning run's working copy: stores go to the file.
+// read-write map (MAP_SHARED) stores to the file. The copy-on-write map (MAP_PRIVATE, writable) is
+// how a tuning run holds its weights: untouched pages stay shared page cache, a page the update
+// writes becomes private memory of the process, and the file is never written through it (a
+// shared writable map would make the kernel write the whole trainable set back to the disk after
+// every step: gigabytes of flash writes per step on a phone).
 #pragma once
 
 #include <cstddef>
@@ -12,7 +16,7 @@
 
 namespace pocket {
 
-enum class MapMode { kReadOnly, kReadWrite };
+enum class MapMode { kReadOnly, kReadWrite, kCopyOnWrite };
 
 // Access-pattern hints passed to madvise (best effort; ignored where unsupported).
 enum class MapAdvice { kNormal, kSequential, kRandom, kWillNeed, kDontNeed };
@@ -30,7 +34,7 @@ class MappedFile {
   MappedFile& operator=(const MappedFile&) = delete;
 
   const std::uint8_t* data() const { return data_; }
-  std::uint8_t* mutable_data();  // read-write maps only
+  std::uint8_t* mutable_data();  // read-write and copy-on-write maps only
   std::size_t size() const { return size_; }
   const std::string& path() const { return path_; }
   MapMode mode() const { return mode_; }

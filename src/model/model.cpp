@@ -21,7 +21,7 @@ Model::Model(const std::string& dir, bool writable)
     : dir_(dir),
       writable_(writable),
       config_(load_model_config(dir)),
-      checkpoint_(dir, writable ? MapMode::kReadWrite : MapMode::kReadOnly),
+      checkpoint_(dir, writable ? MapMode::kCopyOnWrite : MapMode::kReadOnly),
       weights_(bind_weights(config_, checkpoint_)) {
   // Every forward reads every weight: ask the kernel to start reading the files in now
   // (asynchronous readahead; the pages stay clean page cache either way).
@@ -30,6 +30,20 @@ Model::Model(const std::string& dir, bool writable)
     rope_ = std::make_unique<RopeTable>(static_cast<int>(config_.head_dim), config_.max_positions,
                                         config_.rope_theta);
   }
+}
+
+void Model::write_tensors_to_files(const std::vector<std::string>& names) {
+  if (!writable_) throw Error(dir_, "model opened read-only");
+  Checkpoint files(dir_, MapMode::kReadWrite);
+  for (const std::string& name : names) {
+    const TensorView* ours = checkpoint_.find(name);
+    const TensorView* theirs = files.find(name);
+    if (ours == nullptr || theirs == nullptr || ours->nbytes != theirs->nbytes) {
+      throw Error(dir_, "no tensor " + name + " to write");
+    }
+    std::memcpy(files.mutable_data(name), ours->data, ours->nbytes);
+  }
+  files.sync();
 }
 
 fp16* Model::mutable_tensor(const std::string& name) {

@@ -1,8 +1,9 @@
 // A tuning run's directory (DESIGN.md, "Run directory"):
 //
 //   RUN/meta.json         format, run id, base model path + fingerprint, data, every hyper-parameter
-//   RUN/model/            the working copy: config, tokenizer files, model.safetensors mapped
-//                         read-write; only updates write to it
+//   RUN/model/            the working copy: config, tokenizer files, model.safetensors. A tuning
+//                         process maps it copy-on-write: updates live in its memory and are
+//                         written to the file only at a clean exit (never per step)
 //   RUN/journal.bin       one checksummed record per step (journal.h)
 //   RUN/snap-<t>.safetensors   the trainable tensors (and fp32 masters) after step t (snapshot.h)
 //   RUN/state.json        {"step": t} when the working copy is known to equal the state after step t

@@ -75,7 +75,7 @@ std::int64_t settle_run(const std::string& run_dir,
   ZoTuner tuner(model, task, config.zo, 1, config.task.max_len);
   clear_clean_state(run_dir);
   const std::int64_t step = restore_run(run_dir, config, tuner, records, say);
-  model.checkpoint().sync();
+  tuner.write_back();
   write_clean_state(run_dir, step);
   return step;
 }
@@ -226,7 +226,7 @@ TuneSummary tune_run(const std::string& run_dir, const TuneUi& ui) {
     say("after tuning, " + fs::path(config.eval_data).filename().string() + ": " +
         eval_text(task, summary.eval_after));
   }
-  model.checkpoint().sync();
+  tuner.write_back();
   journal.sync();
   write_clean_state(run_dir, config.steps);
   log.event(nlohmann::json{{"event", "end"}, {"step", config.steps}}.dump());
