@@ -139,6 +139,8 @@ int cmd_tune(int argc, char** argv) {
     c.base_model = absolute(model_dir);
     c.train_data = absolute(data);
     c.eval_data = eval_data.empty() ? "" : absolute(eval_data);
+    c.train_fingerprint = file_fingerprint(c.train_data);
+    c.eval_fingerprint = file_fingerprint(c.eval_data);
     c.task = task.parse();
     c.zo.eps = eps;
     c.zo.weight_decay = weight_decay;

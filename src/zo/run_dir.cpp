@@ -10,6 +10,7 @@
 #include "io/atomic_file.h"
 #include "io/convert.h"
 #include "io/error.h"
+#include "io/mapped_file.h"
 #include "kernels/fp16.h"
 #include "kernels/zrng.h"
 #include "zo/snapshot.h"
@@ -64,6 +65,8 @@ std::string run_config_json(const RunConfig& c) {
             {"base_fingerprint", c.base_fingerprint},
             {"train_data", c.train_data},
             {"eval_data", c.eval_data},
+            {"train_fingerprint", c.train_fingerprint},
+            {"eval_fingerprint", c.eval_fingerprint},
             {"task", task},
             {"lr", c.lr},
             {"eps", c.zo.eps},
@@ -97,6 +100,8 @@ RunConfig load_run_config(const std::string& run_dir) {
     c.base_fingerprint = j.at("base_fingerprint");
     c.train_data = j.at("train_data");
     c.eval_data = j.at("eval_data");
+    c.train_fingerprint = j.at("train_fingerprint");
+    c.eval_fingerprint = j.at("eval_fingerprint");
     const json& t = j.at("task");
     c.task.kind = t.at("kind") == "lm" ? TaskKind::kLm : TaskKind::kClassification;
     c.task.template_text = t.at("template");
@@ -161,6 +166,25 @@ std::string model_fingerprint(const Checkpoint& checkpoint) {
     h = mix64(h ^ snapshot_hash(t->data, t->nbytes));
   }
   return hex64(h);
+}
+
+std::string file_fingerprint(const std::string& path) {
+  if (path.empty()) return "";
+  const MappedFile file(path);
+  return hex64(snapshot_hash(file.data(), file.size()));
+}
+
+void check_run_data(const RunConfig& config) {
+  const std::pair<const std::string*, const std::string*> files[] = {
+      {&config.train_data, &config.train_fingerprint}, {&config.eval_data, &config.eval_fingerprint}};
+  for (const auto& [path, fingerprint] : files) {
+    if (path->empty()) continue;
+    std::error_code error;
+    if (!fs::exists(*path, error)) throw Error(*path, "the run's data file is gone");
+    if (file_fingerprint(*path) != *fingerprint) {
+      throw Error(*path, "changed since the run started: a resumed run must read the same data");
+    }
+  }
 }
 
 void create_run(const std::string& run_dir, const RunConfig& config,

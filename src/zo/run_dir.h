@@ -33,6 +33,7 @@ struct RunConfig {
   std::string base_model;       // absolute path of the base model directory
   std::string base_fingerprint; // model_fingerprint() of the base at creation
   std::string train_data, eval_data;  // absolute paths (eval may be empty)
+  std::string train_fingerprint, eval_fingerprint;  // file_fingerprint() at creation
   TaskOptions task;
   ZoOptions zo;
   double lr = 1e-6;
@@ -59,6 +60,11 @@ float step_lr(const RunConfig& config, std::int64_t t);
 
 // 64-bit hash (hex) over every tensor of a checkpoint: names, dtypes, shapes and bytes.
 std::string model_fingerprint(const Checkpoint& checkpoint);
+// 64-bit hash (hex) of a file's bytes ("" for an empty path): a resumed run must read the same
+// data as the steps before the crash, or it would not end bit-identical.
+std::string file_fingerprint(const std::string& path);
+// Throws pocket::Error naming the file when a run's data file changed since it was created.
+void check_run_data(const RunConfig& config);
 
 // Creates RUN atomically: built in a temporary sibling directory (meta.json, model/ as a converted
 // copy of the base) and renamed to RUN. RUN must not exist (or be an empty directory).

@@ -82,6 +82,7 @@ std::int64_t settle_run(const std::string& run_dir,
 
 TuneSummary tune_run(const std::string& run_dir, const TuneUi& ui) {
   const RunConfig config = load_run_config(run_dir);
+  check_run_data(config);
   auto say = [&](const std::string& line) {
     if (!ui.quiet) std::fprintf(ui.out, "%s\n", line.c_str());
   };

@@ -123,6 +123,11 @@ TEST_CASE("cli: tune, eval, export and replay agree; errors are one line") {
   CHECK_FALSE(std::filesystem::exists(d + "/y/journal.bin"));
   check_one_line_error(run("export " + d + "/run " + d + "/exported", tmp), "already exists");
   {
+    std::ofstream more(d + "/train.jsonl", std::ios::app);
+    more << "{\"sentence\": \"an extra line\", \"label\": 1}\n";
+  }
+  check_one_line_error(run("tune --resume " + d + "/run", tmp), "changed since the run started");
+  {
     std::ofstream bad(d + "/bad.jsonl");
     bad << "{\"sentence\": \"ok\", \"label\": 1}\n{\"sentence\": \"x\", \"label\": 7}\n";
   }
