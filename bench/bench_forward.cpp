@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "bench_util.h"
+#include "models.h"
 #include "fma_peak.h"
 #include "io/atomic_file.h"
 #include "io/error.h"
@@ -120,55 +121,9 @@ struct ShapeReport {
   std::map<int, bench::ReadBandwidth> weights_read;  // streaming the mapped checkpoint, by threads
 };
 
-std::vector<std::string> split_commas(const std::string& text) {
-  std::vector<std::string> parts;
-  std::size_t begin = 0;
-  for (;;) {
-    const std::size_t end = text.find(',', begin);
-    parts.push_back(text.substr(begin, end - begin));
-    if (end == std::string::npos) break;
-    begin = end + 1;
-  }
-  return parts;
-}
 
-int parse_int(const std::string& flag, const std::string& text, int min) {
-  char* end = nullptr;
-  const long v = std::strtol(text.c_str(), &end, 10);
-  if (text.empty() || *end != '\0' || v < min || v > (1 << 20)) {
-    throw Error(flag, "'" + text + "' is not an integer >= " + std::to_string(min));
-  }
-  return static_cast<int>(v);
-}
 
-// "opt-1.3b" -> the OPT config of that shape; "tiny-llama" -> the tiny Llama.
-ModelConfig config_for(const std::string& name) {
-  auto arch_of = [&](const std::string& family) {
-    if (family.rfind("opt", 0) == 0) return Arch::kOpt;
-    if (family.rfind("roberta", 0) == 0) return Arch::kRoberta;
-    if (family.find("llama") != std::string::npos) return Arch::kLlama;
-    throw Error("--shapes", "unknown shape '" + name + "' (see --help)");
-  };
-  if (name.rfind("tiny-", 0) == 0) return shape_config(arch_of(name.substr(5)), "tiny");
-  return shape_config(arch_of(name), name);
-}
 
-// Creates dir (random weights, seed 0) unless it already holds a model. config.json is written
-// last: a directory without it (an interrupted creation) is made again.
-bool ensure_model(const std::string& dir, const ModelConfig& config, double* seconds) {
-  if (fs::exists(fs::path(dir) / "config.json")) return false;
-  std::error_code ec;
-  fs::create_directories(dir, ec);
-  if (ec) throw Error(dir, "cannot create directory: " + ec.message());
-  std::fprintf(stderr, "bench-forward: creating %s (%.2f GB of random F16 weights)...\n",
-               dir.c_str(), static_cast<double>(config.n_params()) * 2.0 / 1e9);
-  const double t0 = bench::now_seconds();
-  write_random_weights(config, 0, dir);
-  write_file_atomic(dir + "/config.json", model_config_json(config));
-  *seconds = bench::now_seconds() - t0;
-  std::fprintf(stderr, "bench-forward: created %s in %.1f s\n", dir.c_str(), *seconds);
-  return true;
-}
 
 // Weights of the Linear layers applied to every token, and to every logit row only.
 struct MatmulWeights {
@@ -290,12 +245,12 @@ std::string run_name(const Row& r, std::int64_t steps) {
 // Every run of one shape on every thread count.
 void run_shape(const std::string& name, const std::string& dir, const Options& opt,
                const Sizes& sizes, std::vector<Row>& rows, ShapeReport& report) {
-  const ModelConfig config = config_for(name);
+  const ModelConfig config = bench::config_for(name);
   report.name = name;
   report.arch = arch_name(config.arch);
   report.params = static_cast<double>(config.n_params());
   set_num_threads(0);  // creation: every core
-  report.created = ensure_model(dir, config, &report.create_seconds);
+  report.created = bench::ensure_model("bench-forward", dir, config, &report.create_seconds);
 
   const Model model(dir);
   report.weight_bytes = static_cast<double>(model.checkpoint().total_bytes());
@@ -494,22 +449,22 @@ Options parse_options(int argc, char** argv, bool* help) {
     } else if (arg == "--help" || arg == "-h") {
       *help = true;
     } else if (arg == "--shapes" && has_value) {
-      opt.shapes = split_commas(argv[++i]);
+      opt.shapes = bench::split_commas(argv[++i]);
       shapes_given = true;
     } else if (arg == "--threads" && has_value) {
       opt.threads.clear();
-      for (const std::string& t : split_commas(argv[++i])) {
-        const int n = parse_int("--threads", t, 0);
+      for (const std::string& t : bench::split_commas(argv[++i])) {
+        const int n = bench::parse_int("--threads", t, 0);
         opt.threads.push_back(n == 0 ? hardware_threads() : n);
       }
     } else if (arg == "--reps" && has_value) {
-      opt.reps = parse_int("--reps", argv[++i], 1);
+      opt.reps = bench::parse_int("--reps", argv[++i], 1);
     } else if (arg == "--models" && has_value) {
       opt.models_dir = argv[++i];
     } else if (arg == "--json" && has_value) {
       opt.json_path = argv[++i];
     } else if (arg == "--read-mib" && has_value) {
-      opt.read_mib = static_cast<std::size_t>(parse_int("--read-mib", argv[++i], 1));
+      opt.read_mib = static_cast<std::size_t>(bench::parse_int("--read-mib", argv[++i], 1));
     } else {
       throw Error(arg, "unknown argument or missing value (see --help)");
     }

@@ -44,6 +44,7 @@
 #include <vector>
 
 #include "bench_util.h"
+#include "models.h"
 #include "fma_peak.h"
 #include "io/atomic_file.h"
 #include "io/error.h"
@@ -100,54 +101,9 @@ struct Options {
   std::string child_shape;
 };
 
-std::vector<std::string> split_commas(const std::string& text) {
-  std::vector<std::string> parts;
-  std::size_t begin = 0;
-  for (;;) {
-    const std::size_t end = text.find(',', begin);
-    parts.push_back(text.substr(begin, end - begin));
-    if (end == std::string::npos) break;
-    begin = end + 1;
-  }
-  return parts;
-}
 
-int parse_int(const std::string& flag, const std::string& text, int min) {
-  char* end = nullptr;
-  const long v = std::strtol(text.c_str(), &end, 10);
-  if (text.empty() || *end != '\0' || v < min || v > (1 << 20)) {
-    throw Error(flag, "'" + text + "' is not an integer >= " + std::to_string(min));
-  }
-  return static_cast<int>(v);
-}
 
-ModelConfig config_for(const std::string& name) {
-  auto arch_of = [&](const std::string& family) {
-    if (family.rfind("opt", 0) == 0) return Arch::kOpt;
-    if (family.rfind("roberta", 0) == 0) return Arch::kRoberta;
-    if (family.find("llama") != std::string::npos) return Arch::kLlama;
-    throw Error("--shapes", "unknown shape '" + name + "' (see --help)");
-  };
-  if (name.rfind("tiny-", 0) == 0) return shape_config(arch_of(name.substr(5)), "tiny");
-  return shape_config(arch_of(name), name);
-}
 
-// Creates dir (random weights, seed 0) unless it holds a model; config.json last (bench-forward's
-// cache: the same directories serve both benchmarks).
-bool ensure_model(const std::string& dir, const ModelConfig& config) {
-  if (fs::exists(fs::path(dir) / "config.json")) return false;
-  std::error_code ec;
-  fs::create_directories(dir, ec);
-  if (ec) throw Error(dir, "cannot create directory: " + ec.message());
-  std::fprintf(stderr, "bench-step: creating %s (%.2f GB of random F16 weights)...\n", dir.c_str(),
-               static_cast<double>(config.n_params()) * 2.0 / 1e9);
-  const double t0 = bench::now_seconds();
-  write_random_weights(config, 0, dir);
-  write_file_atomic(dir + "/config.json", model_config_json(config));
-  std::fprintf(stderr, "bench-step: created %s in %.1f s\n", dir.c_str(),
-               bench::now_seconds() - t0);
-  return true;
-}
 
 // A tuning run's working copy of `base`: its config and safetensors files.
 void copy_model(const std::string& base, const std::string& dir) {
@@ -366,13 +322,14 @@ struct TempDir {
 void run_shape(const std::string& name, const Options& opt, const std::string& models_dir,
                const std::string& work_root, std::map<int, double>& fma_peak,
                std::vector<Row>& rows, ShapeReport& report) {
-  const ModelConfig config = config_for(name);
+  const ModelConfig config = bench::config_for(name);
   report.name = name;
   report.arch = arch_name(config.arch);
   report.params = static_cast<double>(config.n_params());
   const std::string base = (fs::path(models_dir) / name).string();
   set_num_threads(0);
-  ensure_model(base, config);
+  double created_seconds = 0.0;
+  bench::ensure_model("bench-step", base, config, &created_seconds);
   const std::string work = (fs::path(work_root) / name).string();
   {
     const double t0 = bench::now_seconds();
@@ -534,22 +491,22 @@ Options parse_options(int argc, char** argv, bool* help) {
     } else if (arg == "--no-memory") {
       opt.memory = false;
     } else if (arg == "--shapes" && has_value) {
-      opt.shapes = split_commas(argv[++i]);
+      opt.shapes = bench::split_commas(argv[++i]);
       shapes_given = true;
     } else if (arg == "--threads" && has_value) {
       opt.threads.clear();
-      for (const std::string& t : split_commas(argv[++i])) {
-        const int n = parse_int("--threads", t, 0);
+      for (const std::string& t : bench::split_commas(argv[++i])) {
+        const int n = bench::parse_int("--threads", t, 0);
         opt.threads.push_back(n == 0 ? hardware_threads() : n);
       }
     } else if (arg == "--batch" && has_value) {
-      opt.batch = parse_int("--batch", argv[++i], 1);
+      opt.batch = bench::parse_int("--batch", argv[++i], 1);
       batch_given = true;
     } else if (arg == "--len" && has_value) {
-      opt.len = parse_int("--len", argv[++i], 4);
+      opt.len = bench::parse_int("--len", argv[++i], 4);
       len_given = true;
     } else if (arg == "--reps" && has_value) {
-      opt.reps = parse_int("--reps", argv[++i], 1);
+      opt.reps = bench::parse_int("--reps", argv[++i], 1);
     } else if (arg == "--models" && has_value) {
       opt.models_dir = argv[++i];
     } else if (arg == "--work" && has_value) {
