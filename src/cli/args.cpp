@@ -31,8 +31,9 @@ void Args::option(const std::string& name, std::vector<std::string>* values,
 void Args::flag(const std::string& name, bool* value, const std::string& help) {
   options_.push_back({name, Kind::kFlag, value, help, ""});
 }
-void Args::positional(const std::string& name, std::string* value, const std::string& help) {
-  positionals_.push_back({name, Kind::kString, value, help, ""});
+void Args::positional(const std::string& name, std::string* value, const std::string& help,
+                      bool optional) {
+  positionals_.push_back({name, Kind::kString, value, help, "", optional});
 }
 
 Args::Spec* Args::find(const std::string& name) {
@@ -125,7 +126,7 @@ bool Args::parse(int argc, char** argv) {
     }
     *static_cast<std::string*>(positionals_[next_positional++].target) = arg;
   }
-  if (next_positional < positionals_.size()) {
+  if (next_positional < positionals_.size() && !positionals_[next_positional].optional) {
     throw Error(positionals_[next_positional].name, "missing (see --help)");
   }
   return true;

@@ -22,7 +22,9 @@ class Args {
   // Repeatable: every occurrence appends one value.
   void option(const std::string& name, std::vector<std::string>* values, const std::string& help);
   void flag(const std::string& name, bool* value, const std::string& help);
-  void positional(const std::string& name, std::string* value, const std::string& help);
+  // optional: may be left out (e.g. `pocket tune --resume RUN` has no MODEL_DIR).
+  void positional(const std::string& name, std::string* value, const std::string& help,
+                  bool optional = false);
 
   // Parses argv[1..argc) (argv[0] is the subcommand). Returns false when --help was asked (the
   // help has been printed); throws pocket::Error naming the flag for anything malformed:
@@ -39,6 +41,7 @@ class Args {
     void* target;
     std::string help;
     std::string default_text;
+    bool optional = false;
   };
   Spec* find(const std::string& name);
   void set(Spec& spec, const std::string& value);

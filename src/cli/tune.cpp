@@ -67,7 +67,8 @@ int cmd_tune(int argc, char** argv) {
             "cache - the memory of inference. RUN gets a working copy of the model, a checksummed\n"
             "journal of every step, atomic snapshots, log.jsonl, loss.csv and loss.svg; a run\n"
             "killed at any moment continues with --resume and ends bit-identical.");
-  args.positional("MODEL_DIR", &model_dir, "base model directory (never written)");
+  args.positional("MODEL_DIR", &model_dir, "base model directory (never written; not with --resume)",
+                  /*optional=*/true);
   args.option("--data", &data, "training examples, JSONL");
   args.option("--eval", &eval_data, "held-out examples, JSONL: evaluated before, during, after");
   args.option("--out", &out, "run directory to create");
@@ -88,16 +89,8 @@ int cmd_tune(int argc, char** argv) {
   args.option("--fsync", &fsync, "journal fsync: step, snapshot or never");
   args.flag("--quiet", &quiet, "no progress output");
   args.option("--threads", &threads, "threads (0 = every hardware thread)");
-  // `pocket tune --resume RUN` has no MODEL_DIR: let the parser see one.
-  std::vector<char*> argv2(argv, argv + argc);
-  bool resuming = false;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    if (a == "--resume" || a.rfind("--resume=", 0) == 0) resuming = true;
-  }
-  static char placeholder[] = "";
-  if (resuming) argv2.insert(argv2.begin() + 1, placeholder);
-  if (!args.parse(static_cast<int>(argv2.size()), argv2.data())) return 0;
+  if (!args.parse(argc, argv)) return 0;
+  const bool resuming = args.given("--resume");
   apply_threads(threads);
   TuneUi ui;
   ui.quiet = quiet;
@@ -113,9 +106,11 @@ int cmd_tune(int argc, char** argv) {
         throw Error(flag, "a resumed run keeps the settings in its meta.json");
       }
     }
+    if (!model_dir.empty()) throw Error(model_dir, "a resumed run keeps the base model in its meta.json");
     run_dir = resume;
     load_run_config(run_dir);  // a clear error when it is not a run
   } else {
+    if (model_dir.empty()) throw Error("MODEL_DIR", "missing (see --help)");
     if (data.empty()) throw Error("--data", "training data is required (JSONL)");
     if (out.empty()) throw Error("--out", "the run directory is required");
     if (!(lr > 0)) throw Error("--lr", "must be positive");

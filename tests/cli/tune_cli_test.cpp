@@ -117,6 +117,8 @@ TEST_CASE("cli: tune, eval, export and replay agree; errors are one line") {
                        "none.jsonl");
   check_one_line_error(run("tune --resume " + d + "/run --lr 1", tmp), "keeps the settings");
   check_one_line_error(run("tune --resume " + d + "/model", tmp), "no meta.json");
+  check_one_line_error(run("tune --data " + d + "/train.jsonl --out " + d + "/z", tmp), "MODEL_DIR");
+  check_one_line_error(run("tune " + d + "/model --resume " + d + "/run", tmp), "keeps the base model");
   check_one_line_error(run("tune " + d + "/model --out " + d + "/y --data " + d +
                                "/train.jsonl --train 'nothing.*'", tmp),
                        "no tensor of the model matches");
