@@ -69,7 +69,8 @@ ifneq ($(CROSS),)
   HEADER_LINKS := $(BUILD)/include/.links
 endif
 
-# OpenBLAS is optional and only the GEMM benchmark uses it (as the baseline to beat).
+# OpenBLAS is optional: the side-tuning server's GEMMs (src/side/side_gemm.cpp) use it when present
+# (own loops otherwise), and the GEMM benchmark compares against it. The cross build goes without.
 ifeq ($(CROSS),)
   OPENBLAS_CFLAGS := $(shell pkg-config --cflags openblas 2>/dev/null)
   OPENBLAS_LIBS := $(shell pkg-config --libs openblas 2>/dev/null)
@@ -80,8 +81,24 @@ ifeq ($(CROSS),)
   endif
 endif
 ifneq ($(OPENBLAS_LIBS),)
-  BENCH_CPPFLAGS := -DPOCKET_HAVE_OPENBLAS $(OPENBLAS_CFLAGS)
+  CPPFLAGS += -DPOCKET_HAVE_OPENBLAS $(OPENBLAS_CFLAGS)
 endif
+
+# OpenSSL's libcrypto: HMAC-SHA256, SHA-256 and random nonces of the side-tuning protocol
+# (src/side/auth.cpp). Optional like sentencepiece: without it (the cross build has no arm64 copy)
+# everything but `pocket side-tune`/`side-server` works, and those say what is missing.
+ifeq ($(CROSS)$(NO_OPENSSL),)
+  CRYPTO_LIBS := $(shell pkg-config --libs libcrypto 2>/dev/null)
+  ifeq ($(CRYPTO_LIBS),)
+    ifeq ($(shell printf '\#include <openssl/hmac.h>\n' | $(CXX) -E -x c++ - >/dev/null 2>&1 && echo yes),yes)
+      CRYPTO_LIBS := -lcrypto
+    endif
+  endif
+endif
+ifneq ($(CRYPTO_LIBS),)
+  CPPFLAGS += -DPOCKET_HAVE_OPENSSL $(shell pkg-config --cflags libcrypto 2>/dev/null)
+endif
+LIBS = $(SP_LIBS) $(OPENBLAS_LIBS) $(CRYPTO_LIBS)
 
 # sentencepiece (the Llama tokenizer, and training one for `pocket init`) is optional: without it
 # pocket still runs every model from token ids, and Llama tokenization says what is missing.
@@ -123,7 +140,7 @@ $(BUILD)/obj/tests/%.o: tests/%.cpp $(HEADER_LINKS)
 
 $(BUILD)/obj/bench/%.o: bench/%.cpp $(HEADER_LINKS)
 	@mkdir -p $(dir $@)
-	$(CXX) $(CPPFLAGS) $(BENCH_CPPFLAGS) -Ibench $(CXXFLAGS) -c $< -o $@
+	$(CXX) $(CPPFLAGS) -Ibench $(CXXFLAGS) -c $< -o $@
 
 $(LIB): $(call obj,$(LIB_SRCS))
 	@mkdir -p $(dir $@)
@@ -131,15 +148,15 @@ $(LIB): $(call obj,$(LIB_SRCS))
 
 $(BIN)/pocket: $(call obj,$(CLI_SRCS)) $(LIB)
 	@mkdir -p $(dir $@)
-	$(CXX) $^ $(LDFLAGS) $(SP_LIBS) -o $@
+	$(CXX) $^ $(LDFLAGS) $(LIBS) -o $@
 
 $(BIN)/pocket-tests: $(call obj,$(TEST_SRCS)) $(LIB)
 	@mkdir -p $(dir $@)
-	$(CXX) $^ $(LDFLAGS) $(SP_LIBS) -o $@
+	$(CXX) $^ $(LDFLAGS) $(LIBS) -o $@
 
 $(BIN)/bench-%: $(BUILD)/obj/bench/bench_%.o $(call obj,$(BENCH_COMMON_SRCS)) $(LIB)
 	@mkdir -p $(dir $@)
-	$(CXX) $^ $(LDFLAGS) $(OPENBLAS_LIBS) $(SP_LIBS) -o $@
+	$(CXX) $^ $(LDFLAGS) $(LIBS) -o $@
 
 $(BUILD)/include/.links:
 	@mkdir -p $(dir $@)

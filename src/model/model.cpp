@@ -200,6 +200,9 @@ void Session::forward_chunks(const TokenBatch& batch, const std::int64_t* rows,
   if (perturbation != nullptr && limits_.streams != 2) {
     throw Error("forward", "a perturbed forward needs a two-stream session");
   }
+  if (perturbation != nullptr && observer_ != nullptr) {
+    throw Error("forward", "a layer observer sees one-stream forwards only");
+  }
   for (std::int64_t i = 0; i < n_rows; ++i) {
     if (rows[i] < 0 || rows[i] >= batch.batch * batch.len) {
       throw Error("forward", "logit row out of the batch");
@@ -380,6 +383,7 @@ void Session::run_body(const TokenBatch& batch, const std::int32_t* pos, std::in
   const std::int64_t QKV = qkv_width(c);
 
   embed(batch, pos, past);
+  if (observer_ != nullptr) observer_->after_layer(0, streams_[0].x, n, d);
 
   // Attention geometry: queries from qkv, keys/values from qkv or from the cache.
   AttentionShape shape;
@@ -449,6 +453,7 @@ void Session::run_body(const TokenBatch& batch, const std::int32_t* pos, std::in
       linear(L.down, n, &Stream::ffn, 0, F, &Stream::x, 0, d, /*accumulate=*/true);
     }
     if (!c.pre_norm) norm(L.mlp_norm, &Stream::x, &Stream::x, n, d);
+    if (observer_ != nullptr) observer_->after_layer(li + 1, streams_[0].x, n, d);
   }
 }
 

@@ -77,6 +77,18 @@ class LogitSink {
   virtual void consume(int stream, std::int64_t first, std::int64_t count, const float* logits) = 0;
 };
 
+// Sees the residual stream of a one-stream forward after the embeddings (layer 0) and after each
+// layer ℓ = 1..n_layers: x is [rows, width] (rows = B·T of the call, width = hidden), row b·T + t
+// for token t of sequence b. These are the hidden states side tuning ships to its server
+// (src/side/); at layer n_layers the observer may rewrite x in place, and the head reads the result
+// (a side network's output on the device). Called on the forward's thread; must not allocate if
+// the forward is to stay allocation-free.
+class LayerObserver {
+ public:
+  virtual ~LayerObserver() = default;
+  virtual void after_layer(std::int64_t layer, float* x, std::int64_t rows, std::int64_t width) = 0;
+};
+
 struct SessionLimits {
   std::int64_t max_batch = 1;
   std::int64_t max_len = 0;        // tokens per sequence per forward call
@@ -111,6 +123,9 @@ class Session {
                       LogitSink& sink, const StreamPerturbation* perturbation = nullptr);
   // Tensors (by fnv1a64 of their name) that a perturbation leaves alone: frozen in a tuning run.
   void set_frozen(std::vector<std::uint64_t> frozen_pids);
+  // Every later one-stream forward reports its hidden states to `observer` (nullptr: none). A
+  // two-stream (perturbed) forward with an observer set is an error.
+  void set_observer(LayerObserver* observer) { observer_ = observer; }
 
   // Incremental forward for generation (causal models with a KV cache): appends `len` new tokens
   // of each of `batch` sequences (no padding) at positions cached_len()... and returns logits of
@@ -161,6 +176,7 @@ class Session {
   std::int64_t cached_ = 0;
   int active_ = 1;  // streams in the current call
   const StreamPerturbation* perturbation_ = nullptr;
+  LayerObserver* observer_ = nullptr;
   std::vector<std::uint64_t> frozen_;  // sorted pids
   std::vector<float> arena_;
   std::vector<float> kv_;
