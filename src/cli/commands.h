@@ -13,5 +13,7 @@ int cmd_tune(int argc, char** argv);      // tune.cpp: MeZO fine-tuning into a r
 int cmd_eval(int argc, char** argv);      // eval.cpp: accuracy / loss of a model or a run
 int cmd_export(int argc, char** argv);    // export.cpp: a run's tuned model as an HF directory
 int cmd_replay(int argc, char** argv);    // replay.cpp: base model + journal -> tuned model
+int cmd_side_tune(int argc, char** argv);    // side_tune.cpp: device side of side tuning
+int cmd_side_server(int argc, char** argv);  // side_server.cpp: trains side networks for devices
 
 }  // namespace pocket

@@ -4,9 +4,11 @@
 
 #include <cmath>
 #include <cstdio>
+#include <memory>
 #include <string>
 
 #include "cli/args.h"
+#include "cli/side_flag.h"
 #include "cli/commands.h"
 #include "cli/task_flags.h"
 #include "io/error.h"
@@ -20,7 +22,7 @@
 namespace pocket {
 
 int cmd_eval(int argc, char** argv) {
-  std::string target, data;
+  std::string target, data, side;
   TaskFlags task;
   std::int64_t batch = 16, threads = 0;
   bool json = false, quiet = false;
@@ -32,6 +34,8 @@ int cmd_eval(int argc, char** argv) {
   args.option("--data", &data, "examples, JSONL");
   task.declare(args);
   args.option("--batch", &batch, "examples per forward");
+  args.option("--side", &side, "a side network from `pocket side-tune` (RUN/side.safetensors) "
+                               "run alongside the model");
   args.flag("--json", &json, "print the result as one JSON object on stdout");
   args.flag("--quiet", &quiet, "only the result");
   args.option("--threads", &threads, "threads (0 = every hardware thread)");
@@ -61,6 +65,13 @@ int cmd_eval(int argc, char** argv) {
   }
   const std::int64_t n = static_cast<std::int64_t>(examples.examples.size());
   Evaluator evaluator(model, t, std::min(batch, n), examples.longest);
+  std::unique_ptr<SideRunner> side_runner;
+  if (!side.empty()) {
+    const SessionLimits& limits = evaluator.session().limits();
+    side_runner = std::make_unique<SideRunner>(load_side_for_model(side, model, side_checksum_hex(model)),
+                                               limits.max_batch * limits.max_len);
+    evaluator.session().set_observer(side_runner.get());
+  }
   const EvalResult r = evaluator.run(examples);
   const bool lm = options.kind == TaskKind::kLm;
   if (json) {

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "cli/args.h"
+#include "cli/side_flag.h"
 #include "cli/commands.h"
 #include "io/error.h"
 #include "io/tokenizer.h"
@@ -26,7 +27,7 @@ double peak_rss_mib() {
 }  // namespace
 
 int cmd_generate(int argc, char** argv) {
-  std::string dir, prompt;
+  std::string dir, prompt, side;
   std::int64_t n = 64, top_k = 40, seed = 0, threads = 0, chunk = 512;
   double temp = 0.8, top_p = 0.95;
   bool ignore_eos = false, show_ids = false;
@@ -44,6 +45,8 @@ int cmd_generate(int argc, char** argv) {
   args.flag("--ignore-eos", &ignore_eos, "keep going past the end-of-sequence token");
   args.flag("--ids", &show_ids, "also print the generated token ids on stderr");
   args.option("--chunk", &chunk, "prompt tokens per prefill forward");
+  args.option("--side", &side, "a side network from `pocket side-tune` (RUN/side.safetensors) "
+                               "run alongside the model");
   args.option("--threads", &threads, "threads (0: every hardware thread)");
   if (!args.parse(argc, argv)) return 0;
   if (!args.given("--prompt")) throw Error("--prompt", "missing");
@@ -77,6 +80,12 @@ int cmd_generate(int argc, char** argv) {
   if (!ignore_eos && c.eos_token_id >= 0) options.stop_ids.push_back(c.eos_token_id);
 
   Session session(model, {1, std::min(P, chunk), 1, P + n});
+  std::unique_ptr<SideRunner> side_runner;
+  if (!side.empty()) {
+    side_runner = std::make_unique<SideRunner>(
+        load_side_for_model(side, model, side_checksum_hex(model)), std::min(P, chunk));
+    session.set_observer(side_runner.get());
+  }
   std::vector<float> logits(static_cast<std::size_t>(c.vocab_size));
   std::vector<std::int32_t> out;
   out.reserve(static_cast<std::size_t>(n));

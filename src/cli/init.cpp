@@ -53,8 +53,9 @@ void copy_tokenizer(const std::string& from, const std::string& to) {
 int cmd_init(int argc, char** argv) {
   std::string arch_text, shape = "tiny", tokenizer_from, out_dir;
   std::int64_t seed = 0, threads = 0;
+  double std_dev = 0.02;
   Args args("pocket init --arch opt|roberta|llama [--shape SHAPE] [--seed S] OUT_DIR",
-            "Writes a complete Hugging Face-style model directory with random weights (std 0.02,\n"
+            "Writes a complete Hugging Face-style model directory with random weights (std 0.02 or --std,\n"
             "norms 1, biases 0, F16) in a real published shape, for tests, benchmarks and demos:\n"
             "config.json, model.safetensors and tokenizer files (a byte-level BPE for opt/roberta,\n"
             "a SentencePiece model for llama, trained here on a built-in text). Nothing is downloaded.\n"
@@ -63,11 +64,13 @@ int cmd_init(int argc, char** argv) {
   args.option("--arch", &arch_text, "model family: opt, roberta or llama");
   args.option("--shape", &shape, "published shape to copy");
   args.option("--seed", &seed, "seed of the random weights (same seed, same bits)");
+  args.option("--std", &std_dev, "standard deviation of the random matrices (HF's init: 0.02)");
   args.option("--tokenizer", &tokenizer_from, "copy tokenizer files from this directory instead");
   args.option("--threads", &threads, "threads (0: every hardware thread)");
   if (!args.parse(argc, argv)) return 0;
   if (!args.given("--arch")) throw Error("--arch", "missing (opt, roberta or llama)");
   if (seed < 0) throw Error("--seed", "must be >= 0");
+  if (!(std_dev > 0 && std_dev <= 10)) throw Error("--std", "must be in (0, 10]");
   apply_threads(threads);
   const Arch arch = parse_arch(arch_text);
   const ModelConfig config = shape_config(arch, shape);
@@ -85,7 +88,7 @@ int cmd_init(int argc, char** argv) {
   std::fprintf(stderr, "init: %s %s, %.1f M parameters, %.2f GiB of F16 weights -> %s\n",
                arch_name(arch), shape.c_str(), static_cast<double>(config.n_params()) / 1e6, gib,
                out_dir.c_str());
-  write_random_weights(config, static_cast<std::uint64_t>(seed), out_dir);
+  write_random_weights(config, static_cast<std::uint64_t>(seed), out_dir, static_cast<float>(std_dev));
   if (!tokenizer_from.empty()) {
     copy_tokenizer(tokenizer_from, out_dir);
   } else if (arch == Arch::kLlama) {

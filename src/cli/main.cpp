@@ -32,6 +32,8 @@ void print_help() {
       "  eval       accuracy (classification) or loss and perplexity (lm) of a model or a run\n"
       "  export     a run's tuned model as a Hugging Face directory\n"
       "  replay     rebuild a run's tuned model from the base model and the journal alone\n"
+      "  side-tune  server-assisted side tuning: forward here, a side network trained on a server\n"
+      "  side-server  the server of side-tune: trains side networks for authenticated devices\n"
       "\n"
       "options:\n"
       "  -h, --help     this text, with the CPU features found and the SIMD path compiled\n"
@@ -74,7 +76,9 @@ int main(int argc, char** argv) {
                                             {"tune", pocket::cmd_tune},
                                             {"eval", pocket::cmd_eval},
                                             {"export", pocket::cmd_export},
-                                            {"replay", pocket::cmd_replay}};
+                                            {"replay", pocket::cmd_replay},
+                                            {"side-tune", pocket::cmd_side_tune},
+                                            {"side-server", pocket::cmd_side_server}};
     for (const Command& c : kCommands) {
       if (cmd == c.name) return c.run(argc - 1, argv + 1);
     }

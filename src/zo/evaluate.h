@@ -32,6 +32,7 @@ class Evaluator {
   Evaluator(const Model& model, const Task& task, std::int64_t batch, std::int64_t longest);
   EvalResult run(const Dataset& data);
   const Session& session() const { return *session_; }
+  Session& session() { return *session_; }  // e.g. to attach a LayerObserver (side networks)
 
  private:
   const Task& task_;
