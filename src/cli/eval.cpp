@@ -2,6 +2,8 @@
 // a tuning run's current model, on a JSONL file.
 #include <unistd.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <memory>
@@ -72,7 +74,9 @@ int cmd_eval(int argc, char** argv) {
                                                limits.max_batch * limits.max_len);
     evaluator.session().set_observer(side_runner.get());
   }
+  const auto started = std::chrono::steady_clock::now();
   const EvalResult r = evaluator.run(examples);
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   const bool lm = options.kind == TaskKind::kLm;
   if (json) {
     if (lm) {
@@ -93,7 +97,9 @@ int cmd_eval(int argc, char** argv) {
                 static_cast<long long>(r.correct), static_cast<long long>(r.examples), r.loss);
   }
   if (!quiet) {
-    std::fprintf(stderr, "peak RSS %s (activation arena %s)\n", format_bytes(peak_rss_bytes()).c_str(),
+    std::fprintf(stderr, "forward %.2f s for %lld examples (%.2f ms each); peak RSS %s (activation arena %s)\n",
+                 seconds, static_cast<long long>(n), 1e3 * seconds / static_cast<double>(std::max<std::int64_t>(n, 1)),
+                 format_bytes(peak_rss_bytes()).c_str(),
                  format_bytes(evaluator.session().arena_bytes()).c_str());
   }
   return 0;

@@ -252,7 +252,8 @@ int cmd_side_tune(int argc, char** argv) {
     say(held);
     double shown_acc = NAN;
     last_report = Clock::now() - std::chrono::seconds(10);
-    const std::optional<std::string> result = client.wait_result([&](const msg::Progress& p) {
+    const std::string side_path = out + "/side.safetensors";
+    const bool received = client.receive_result(side_path, [&](const msg::Progress& p) {
       const bool new_eval = std::isfinite(p.dev_accuracy) && p.dev_accuracy != shown_acc;
       if (!new_eval && seconds_since(last_report) < 2.0 && p.step != p.total_steps) return;
       char line[160];
@@ -266,12 +267,10 @@ int cmd_side_tune(int argc, char** argv) {
       shown_acc = p.dev_accuracy;
       last_report = Clock::now();
     });
-    if (!result) {
+    if (!received) {
       cursor = client.restart_point();
       continue;
     }
-    const std::string side_path = out + "/side.safetensors";
-    write_file_atomic(side_path, *result);
     const double total_s = seconds_since(start);
     const SideTraffic& tr = client.traffic();
     const double per_example = tr.examples > 0 ? static_cast<double>(tr.example_bytes) / tr.examples : 0.0;

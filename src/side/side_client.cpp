@@ -1,7 +1,12 @@
 #include "side/side_client.h"
 
-#include <chrono>
+#include <unistd.h>
 
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+
+#include "io/atomic_file.h"
 #include "io/error.h"
 #include "side/auth.h"
 
@@ -186,43 +191,70 @@ void SideClient::send_loop() {
   }
 }
 
-std::optional<std::string> SideClient::wait_result(
-    const std::function<void(const msg::Progress&)>& progress) {
+bool SideClient::receive_result(const std::string& path,
+                                const std::function<void(const msg::Progress&)>& progress) {
   const std::int64_t total = static_cast<std::int64_t>(options_.task.n_train + options_.task.n_dev);
-  std::string file;
+  const std::string temp = path + ".part";
+  std::FILE* file = nullptr;
+  std::uint64_t written = 0;
+  const auto discard = [&] {
+    if (file != nullptr) std::fclose(file);
+    file = nullptr;
+    written = 0;
+    std::remove(temp.c_str());
+  };
   while (true) {
     try {
       if (!socket_.is_open()) {
         const msg::TaskOk ok = connect();
         if (static_cast<std::int64_t>(ok.next_example) < total) {
+          discard();
           std::lock_guard<std::mutex> lock(mutex_);
           restart_ = acked_ = static_cast<std::int64_t>(ok.next_example);
           closing_ = false;
           sender_ = std::thread([this] { send_loop(); });
-          return std::nullopt;
+          return false;
         }
       }
       const Frame f = read(options_.timeout_ms);
       if (f.type == MsgType::kProgress) {
         progress(msg::decode_progress(f.payload));
-      } else if (f.type == MsgType::kResult) {
-        const msg::ResultChunk c = msg::decode_result(f.payload);
-        if (c.offset == 0) file.clear();
-        if (c.offset != file.size() || c.offset + c.chunk.size() > c.total_bytes) {
-          throw Error(options_.server, "RESULT chunks out of order");
-        }
-        file.append(c.chunk);
-        if (file.size() == c.total_bytes) {
-          write(MsgType::kBye, msg::encode_bye());
-          socket_.close();
-          return file;
-        }
-      } else {
-        throw Error(options_.server, std::string("unexpected ") + msg_type_name(f.type) + " while waiting for the result");
+        continue;
       }
+      if (f.type != MsgType::kResult) {
+        throw Error(options_.server, std::string("unexpected ") + msg_type_name(f.type) +
+                                         " while waiting for the result");
+      }
+      const msg::ResultChunk c = msg::decode_result(f.payload);
+      if (c.offset == 0) discard();
+      if (c.offset != written) throw Error(options_.server, "RESULT chunks out of order");
+      if (file == nullptr && (file = std::fopen(temp.c_str(), "wb")) == nullptr) {
+        throw Error(temp, "cannot create");
+      }
+      if (std::fwrite(c.chunk.data(), 1, c.chunk.size(), file) != c.chunk.size()) {
+        discard();
+        throw Error(temp, "write failed");
+      }
+      written += c.chunk.size();
+      if (written < c.total_bytes) continue;
+      // Whole: make it durable under its final name before telling the server we are done.
+      const bool ok = std::fflush(file) == 0 && ::fsync(::fileno(file)) == 0;
+      std::fclose(file);
+      file = nullptr;
+      if (!ok || std::rename(temp.c_str(), path.c_str()) != 0) {
+        std::remove(temp.c_str());
+        throw Error(path, "cannot write the side network");
+      }
+      fsync_directory(std::filesystem::path(path).parent_path().string());
+      write(MsgType::kBye, msg::encode_bye());
+      socket_.close();
+      return true;
     } catch (const NetError&) {
       socket_.close();
-      file.clear();
+      discard();
+    } catch (...) {
+      discard();
+      throw;
     }
   }
 }

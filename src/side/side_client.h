@@ -51,10 +51,13 @@ class SideClient {
   std::int64_t restart_point() const;
   // Waits until everything submitted is acknowledged: nullopt, or the point to produce again from.
   std::optional<std::int64_t> end_upload();
-  // After the upload: PROGRESS messages to `progress` until the RESULT arrives (the trained side
-  // network's file bytes, returned), then BYE. nullopt + restart_point() when the server turned
-  // out to lack examples after a reconnect.
-  std::optional<std::string> wait_result(const std::function<void(const msg::Progress&)>& progress);
+  // After the upload: PROGRESS messages to `progress` until the RESULT (the trained side
+  // network's safetensors file) has been written to `path` — streamed chunk by chunk into a
+  // temporary file, fsynced and renamed, so the device never holds the whole file in memory —
+  // then BYE. false (and restart_point()) when the server turned out to lack examples after a
+  // reconnect: the caller uploads again.
+  bool receive_result(const std::string& path,
+                      const std::function<void(const msg::Progress&)>& progress);
 
   const SideTraffic& traffic() const { return traffic_; }
 
