@@ -72,6 +72,17 @@ ExampleStore::ExampleStore(std::string path) : path_(std::move(path)) {
   if (path_.empty()) return;
   fd_ = ::open(path_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
   if (fd_ < 0) throw Error(path_, std::string("cannot open: ") + std::strerror(errno));
+  try {
+    read_records();
+  } catch (...) {
+    ::close(fd_);  // the destructor does not run for a constructor that throws
+    fd_ = -1;
+    throw;
+  }
+}
+
+// Reads the valid records of the open file, cuts off a torn tail, positions for appending.
+void ExampleStore::read_records() {
   struct stat st {};
   if (::fstat(fd_, &st) != 0) throw Error(path_, "cannot stat");
   std::vector<std::uint8_t> file(static_cast<std::size_t>(st.st_size));

@@ -53,6 +53,8 @@ class ExampleStore {
   std::int64_t dropped_bytes() const { return dropped_; }
 
  private:
+  void read_records();
+
   std::string path_;
   int fd_ = -1;
   mutable std::mutex mutex_;         // guards records_ (the deque's index, not the strings)

@@ -21,10 +21,12 @@ namespace fs = std::filesystem;
 
 namespace {
 
+// 17 significant digits: a double read back from a checkpoint is the same double, so a resumed
+// run's moving averages go on exactly as an uninterrupted run's.
 std::string fmt(double v) {
   if (!std::isfinite(v)) return "null";
   char buf[32];
-  std::snprintf(buf, sizeof buf, "%.9g", v);
+  std::snprintf(buf, sizeof buf, "%.17g", v);
   return buf;
 }
 
@@ -177,8 +179,11 @@ void SideTrainer::run_step(const ExampleStore& store) {
   if (k == S - 1 && spec_.n_dev > 0) {
     if (!std::isfinite(status_.dev_before.loss)) {
       status_.dev_before = eval_with(store, init_params_);
-      log("{\"step\": 0, \"dev_loss\": " + fmt(status_.dev_before.loss) +
-          ", \"dev_accuracy\": " + fmt(status_.dev_before.accuracy) + "}");
+      // Logged at the step that measured it (not step 0): a resume cuts the log at its checkpoint,
+      // and a checkpoint older than this evaluation must not keep a line it will redo.
+      log("{\"step\": " + std::to_string(t + 1) + ", \"dev_before_loss\": " +
+          fmt(status_.dev_before.loss) + ", \"dev_before_accuracy\": " +
+          fmt(status_.dev_before.accuracy) + "}");
     }
     status_.dev = evaluate(store);
     log("{\"step\": " + std::to_string(t + 1) + ", \"dev_loss\": " + fmt(status_.dev.loss) +

@@ -174,8 +174,14 @@ TEST_CASE("side example store: a file that is not a store is a one-line error na
   write_bytes(path, std::string("PKSE\x02\0\0\0\0\0\0\0\0\0\0\0", 16));  // version 2
   CHECK_THROWS_WITH_AS(ExampleStore{path}, message.c_str(), Error);
   CHECK(message.find('\n') == std::string::npos);
-  // Refused, not rewritten.
+  // Refused, not rewritten, and no descriptor left open by the refusals.
   CHECK(fs::file_size(path) == 16);
+  const auto open_fds = [] {
+    return std::distance(fs::directory_iterator("/proc/self/fd"), fs::directory_iterator{});
+  };
+  const auto before = open_fds();
+  for (int i = 0; i < 5; ++i) CHECK_THROWS_AS(ExampleStore{path}, Error);
+  CHECK(open_fds() == before);
   // A file shorter than the header was torn before its header was whole: started over.
   write_bytes(path, "PKS");
   ExampleStore store(path);
