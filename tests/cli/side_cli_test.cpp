@@ -111,9 +111,10 @@ void start_server(Server& s, const test::TempDir& tmp, const std::string& model,
 }
 
 std::string side_tune_args(const std::string& model, int port, const std::string& key,
-                           const std::string& out, const std::string& extra) {
+                           const std::string& out, const std::string& extra,
+                           const std::string& train = kTrain, const std::string& dev = kDev) {
   return "side-tune " + model + " --server 127.0.0.1:" + std::to_string(port) + " --key-file " +
-         key + " --data " + kTrain + " --eval " + kDev + " --labels ' hard| good' --out " + out +
+         key + " --data " + train + " --eval " + dev + " --labels ' hard| good' --out " + out +
          " --threads 1 --retry 30 " + extra;
 }
 
@@ -174,11 +175,19 @@ TEST_CASE("side cli: loopback side tuning raises accuracy, eval --side matches t
   const Result refused = run(side_tune_args(model, server.port, wrong, tmp.file("refused"), ""), tmp);
   check_one_line_error(refused, "authentication failed");
 
-  // The real run.
-  const std::string out = tmp.file("run");
+  // The real run, and a second device with the same task at the same time: the server keeps a
+  // job per device, and the two side networks come out the same bits.
+  const std::string out = tmp.file("run"), other = tmp.file("run-other");
+  const pid_t second = spawn({"side-tune", model, "--server", "127.0.0.1:" + std::to_string(server.port),
+                              "--key-file", key, "--data", kTrain, "--eval", kDev, "--labels",
+                              " hard| good", "--out", other, "--threads", "1", "--epochs", "5",
+                              "--lr", "3e-3"},
+                             tmp.file("second.log"));
   const Result r = run(side_tune_args(model, server.port, key, out, "--epochs 5 --lr 3e-3"), tmp);
   INFO(r.err);
   REQUIRE(r.status == 0);
+  REQUIRE(wait_exit(second) == 0);
+  CHECK(slurp(other + "/side.safetensors") == slurp(out + "/side.safetensors"));
   const SideFile side = read_side_file(out + "/side.safetensors");
   const double before = meta_value(side, "side.dev_before_accuracy");
   const double after = meta_value(side, "side.dev_accuracy");
@@ -211,6 +220,15 @@ TEST_CASE("side cli: a server killed mid-upload and mid-training resumes; the re
   const std::string model = tmp.file("model");
   REQUIRE(run("init --arch opt --shape tiny --seed 1 --std 0.1 " + model, tmp).status == 0);
   const std::string key = write_key(tmp, "key", "an example key of 32 characters");
+  // A third of the demo's examples: enough steps to kill the server inside, quick under ASan.
+  const std::string train = tmp.file("train.jsonl"), dev = tmp.file("dev.jsonl");
+  {
+    std::ifstream train_in(kTrain), dev_in(kDev);
+    std::ofstream train_out(train), dev_out(dev);
+    std::string line;
+    for (int i = 0; i < 240 && std::getline(train_in, line); ++i) train_out << line << "\n";
+    for (int i = 0; i < 100 && std::getline(dev_in, line); ++i) dev_out << line << "\n";
+  }
   const std::string settings = "--epochs 6 --batch 8 --act-bits 4 --seed 3";
 
   // Uninterrupted.
@@ -218,7 +236,7 @@ TEST_CASE("side cli: a server killed mid-upload and mid-training resumes; the re
   {
     Server server;
     start_server(server, tmp, model, key, tmp.file("state-a"), 0);
-    const Result r = run(side_tune_args(model, server.port, key, tmp.file("run-a"), settings), tmp);
+    const Result r = run(side_tune_args(model, server.port, key, tmp.file("run-a"), settings, train, dev), tmp);
     INFO(r.err);
     REQUIRE(r.status == 0);
     reference = slurp(tmp.file("run-a") + "/side.safetensors");
@@ -231,7 +249,7 @@ TEST_CASE("side cli: a server killed mid-upload and mid-training resumes; the re
   const int port = server.port;
   const std::string out = tmp.file("run-b");
   std::vector<std::string> args = {"side-tune", model, "--server", "127.0.0.1:" + std::to_string(port),
-                                   "--key-file", key, "--data", kTrain, "--eval", kDev,
+                                   "--key-file", key, "--data", train, "--eval", dev,
                                    "--labels", " hard| good", "--out", out, "--threads", "1",
                                    "--retry", "60", "--epochs", "6", "--batch", "8",
                                    "--act-bits", "4", "--seed", "3"};
@@ -254,8 +272,8 @@ TEST_CASE("side cli: a server killed mid-upload and mid-training resumes; the re
   const double killed_at = meta_value(read_side_file(job_file("ckpt.safetensors"),
                                                      {"", "adam.m.", "adam.v."}),
                                       "side.step");
-  MESSAGE("server killed with a checkpoint at step " << killed_at << " of 600");
-  CHECK(killed_at < 600);
+  MESSAGE("server killed with a checkpoint at step " << killed_at << " of 180");
+  CHECK(killed_at < 180);
   start_server(server, tmp, model, key, state, port);
   CHECK(mid_upload);
   CHECK(mid_training);
@@ -264,9 +282,55 @@ TEST_CASE("side cli: a server killed mid-upload and mid-training resumes; the re
   REQUIRE(status == 0);
   CHECK(slurp(out + "/side.safetensors") == reference);
   const SideFile side = read_side_file(out + "/side.safetensors");
-  CHECK(meta_value(side, "side.examples_trained") == 6 * 800);
+  CHECK(meta_value(side, "side.examples_trained") == 6 * 240);
   const std::string device_log = slurp(tmp.file("device.log"));
   CHECK(device_log.find("reconnected") != std::string::npos);
+}
+
+
+TEST_CASE("side cli: an lm task side-tunes, and eval --side reproduces the server's dev loss") {
+  SKIP_WITHOUT_POCKET();
+  if (!fs::exists(kTrain)) {
+    MESSAGE("skipped: data/demo not found from the working directory");
+    return;
+  }
+  test::TempDir tmp;
+  const std::string model = tmp.file("model");
+  REQUIRE(run("init --arch opt --shape tiny --seed 1 --std 0.1 " + model, tmp).status == 0);
+  const std::string key = write_key(tmp, "key", "an example key of 32 characters");
+  // The demo's sentences as plain text: every token after the first is a target.
+  std::ifstream in(kTrain);
+  std::ofstream train(tmp.file("train.jsonl")), dev(tmp.file("dev.jsonl"));
+  std::string line;
+  for (int i = 0; i < 120 && std::getline(in, line); ++i) {
+    const auto j = nlohmann::json::parse(line);
+    (i < 80 ? train : dev) << nlohmann::json({{"text", j["sentence"]}}).dump() << "\n";
+  }
+  train.close();
+  dev.close();
+  Server server;
+  start_server(server, tmp, model, key, "", 0);
+  const std::string out = tmp.file("run");
+  const Result r = run("side-tune " + model + " --server 127.0.0.1:" + std::to_string(server.port) +
+                           " --key-file " + key + " --task lm --data " + tmp.file("train.jsonl") +
+                           " --eval " + tmp.file("dev.jsonl") + " --out " + out +
+                           " --epochs 3 --batch 8 --lr 3e-3 --threads 1",
+                       tmp);
+  INFO(r.err);
+  REQUIRE(r.status == 0);
+  const SideFile side = read_side_file(out + "/side.safetensors");
+  CHECK(side.metadata.at("side.task") == "lm");
+  const double before = meta_value(side, "side.dev_before_loss");
+  const double after = meta_value(side, "side.dev_loss");
+  MESSAGE("lm dev loss " << before << " -> " << after);
+  CHECK(after < before);
+  const Result e = run("eval " + model + " --task lm --data " + tmp.file("dev.jsonl") + " --side " +
+                           out + "/side.safetensors --json --threads 1",
+                       tmp);
+  REQUIRE(e.status == 0);
+  const double device_loss = nlohmann::json::parse(e.out)["loss"].get<double>();
+  MESSAGE("eval --side lm loss " << device_loss);
+  CHECK(device_loss == doctest::Approx(after).epsilon(1e-4));
 }
 
 }  // namespace pocket
