@@ -67,6 +67,8 @@ n_dev = 400
 log = open(f"{work}/server.log").read()
 epochs = [(int(e), float(a)) for e, a in re.findall(r"epoch (\d+): dev loss [\d.]+, accuracy ([\d.]+)", log)]
 reach = next((e for e, a in epochs if a >= target), None)
+before = re.search(r"before tuning ([\d.]+)", log)
+before = float(before.group(1)) if before else None
 eval_rss = rss(f"{work}/eval.err")
 eval_ms = float(re.search(r"\(([\d.]+) ms each\)", open(f"{work}/eval.err").read()).group(1))
 r = {
@@ -77,7 +79,7 @@ r = {
   "side_forward_ms_per_example": 1e3 * side["forward_seconds"] / side["forwarded_examples"],
   "eval_ms_per_example": eval_ms,
   "side_upload_ms_per_example": 1e3 * side["upload_seconds"] / side["examples"],
-  "side_wall_s": side_wall, "dev_accuracy_by_epoch": epochs,
+  "side_wall_s": side_wall, "dev_accuracy_before": before, "dev_accuracy_by_epoch": epochs,
   "epochs_to_target": reach, "device_forward_passes": side["forwarded_examples"],
 }
 r["time_ratio"] = r["side_forward_ms_per_example"] / r["eval_ms_per_example"]
@@ -103,7 +105,7 @@ print(f"bytes/example {r['bytes_per_example']:.0f} (states {r['state_bytes_per_e
       f"peak RSS side-tune {r['side_peak_rss']/2**20:.1f} MiB / eval {eval_rss/2**20:.1f} MiB = {r['rss_ratio']:.3f}  "
       f"forward ms/example side {r['side_forward_ms_per_example']:.2f} / eval {r['eval_ms_per_example']:.2f} "
       f"= {r['time_ratio']:.3f}  upload ms/example {r['side_upload_ms_per_example']:.2f}")
-print(f"dev accuracy by epoch {epochs}; target {target} at epoch {reach}; side-tune wall {side_wall:.1f} s, "
+print(f"side tuning: dev accuracy {before} before, by epoch {epochs}; target {target} at epoch {reach}; side-tune wall {side_wall:.1f} s, "
       f"{r['device_forward_passes']} device forwards")
 if out:
     json.dump(r, open(out, "w"), indent=2)

@@ -160,11 +160,7 @@ int cmd_side_tune(int argc, char** argv) {
   m.seed = static_cast<std::uint64_t>(seed);
 
   // The run directory first: a bad --out fails before any work.
-  std::string device_id;
-  for (std::uint8_t b : co.device_id) {
-    static const char digits[] = "0123456789abcdef";
-    device_id += {digits[b >> 4], digits[b & 15]};
-  }
+  const std::string device_id = hex_string(co.device_id.data(), co.device_id.size());
   nlohmann::json meta = {
       {"format", "pocket-side-run"},
       {"device_id", device_id},

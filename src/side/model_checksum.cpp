@@ -10,12 +10,12 @@ Digest side_model_checksum(const Model& model) {
   return sha256(text.data(), text.size());
 }
 
-std::string digest_hex(const Digest& digest) {
+std::string hex_string(const std::uint8_t* bytes, std::size_t n) {
   static const char digits[] = "0123456789abcdef";
   std::string s;
-  for (std::uint8_t b : digest) {
-    s += digits[b >> 4];
-    s += digits[b & 15];
+  for (std::size_t i = 0; i < n; ++i) {
+    s += digits[bytes[i] >> 4];
+    s += digits[bytes[i] & 15];
   }
   return s;
 }

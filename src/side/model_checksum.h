@@ -6,6 +6,8 @@
 // copies of the same checkpoint agree wherever they live, and any changed weight disagrees.
 #pragma once
 
+#include <cstddef>
+#include <cstdint>
 #include <string>
 
 #include "model/model.h"
@@ -14,6 +16,8 @@
 namespace pocket {
 
 Digest side_model_checksum(const Model& model);
-std::string digest_hex(const Digest& digest);
+// Lower-case hex of n bytes (digests in metadata, device ids in directory names and logs).
+std::string hex_string(const std::uint8_t* bytes, std::size_t n);
+inline std::string digest_hex(const Digest& digest) { return hex_string(digest.data(), digest.size()); }
 
 }  // namespace pocket

@@ -17,6 +17,7 @@
 #include "side/example_store.h"
 #include "side/frame.h"
 #include "side/messages.h"
+#include "side/model_checksum.h"
 #include "side/side_task.h"
 #include "side/side_trainer.h"
 
@@ -28,16 +29,6 @@ namespace {
 
 constexpr int kHandshakeTimeoutMs = 10000;
 constexpr int kProgressEveryMs = 1000;  // PROGRESS while a device waits (well under its timeout)
-
-std::string hex(const std::uint8_t* p, std::size_t n) {
-  static const char digits[] = "0123456789abcdef";
-  std::string s;
-  for (std::size_t i = 0; i < n; ++i) {
-    s += digits[p[i] >> 4];
-    s += digits[p[i] & 15];
-  }
-  return s;
-}
 
 SideTaskSpec spec_of(const msg::Task& t) {
   SideTaskSpec s;
@@ -244,7 +235,7 @@ std::shared_ptr<SideServer::Job> SideServer::open_job(const std::string& id_hex,
         " bytes of a torn example record");
   }
   std::map<std::string, std::string> meta = {
-      {"side.model_checksum", hex(model_checksum_.data(), model_checksum_.size())}};
+      {"side.model_checksum", digest_hex(model_checksum_)}};
   Job* raw = job.get();
   job->trainer = std::make_unique<SideTrainer>(
       model_, spec, job->dir, options_.checkpoint_every, meta,
@@ -278,7 +269,7 @@ void SideServer::handle(Socket& socket) {
     if (!digest_equal(auth.mac, msg::auth_mac_device(options_.key, challenge.server_nonce, hello))) {
       throw ProtocolError(ErrorCode::kAuthFailed, "authentication failed (wrong key?)");
     }
-    const std::string id = hex(hello.device_id.data(), hello.device_id.size());
+    const std::string id = hex_string(hello.device_id.data(), hello.device_id.size());
     who = "device " + id.substr(0, 8) + " (" + peer + ")";
     if (!digest_equal(hello.model_checksum, model_checksum_)) {
       throw ProtocolError(ErrorCode::kModelMismatch,
@@ -342,6 +333,9 @@ void SideServer::handle(Socket& socket) {
       }
       job->store->append(views.data(), n);
       {
+        // The trainer checks the store's size under job->mutex before it sleeps: taking the lock
+        // here orders this append before that check or after the wait began, so the
+        // notification is never lost.
         std::lock_guard<std::mutex> lock(job->mutex);
       }
       job->cv.notify_all();
