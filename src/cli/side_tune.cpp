@@ -208,7 +208,7 @@ int cmd_side_tune(int argc, char** argv) {
   Clock::time_point last_report = Clock::now();
   while (true) {
     bool restarted = false;
-    for (std::int64_t first = cursor; first < n_train + n_dev && !restarted;) {
+    for (std::int64_t first = cursor; first < n_train + n_dev;) {
       // Batches never mix the two files: a batch ends at the train/dev boundary.
       const bool in_train = first < n_train;
       const std::int64_t end = std::min(first + batch, in_train ? n_train : n_train + n_dev);

@@ -331,6 +331,13 @@ TEST_CASE("side cli: an lm task side-tunes, and eval --side reproduces the serve
   const double device_loss = nlohmann::json::parse(e.out)["loss"].get<double>();
   MESSAGE("eval --side lm loss " << device_loss);
   CHECK(device_loss == doctest::Approx(after).epsilon(1e-4));
+  // Generation with the side network: the cached path (one token per forward) runs it too.
+  const std::string generate = "generate " + model + " --prompt 'The view was' -n 6 --temp 0 --ids --threads 1 --side " +
+                               out + "/side.safetensors";
+  const Result g1 = run(generate, tmp), g2 = run(generate, tmp);
+  REQUIRE(g1.status == 0);
+  CHECK(g1.out == g2.out);
+  CHECK(g1.out.rfind("The view was", 0) == 0);
 }
 
 }  // namespace pocket
