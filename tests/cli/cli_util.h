@@ -4,6 +4,8 @@
 #pragma once
 
 #include <doctest/doctest.h>
+#include <fcntl.h>
+#include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -13,8 +15,11 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include "test_util.h"
+
+extern char** environ;
 
 namespace pocket::cli_test {
 
@@ -53,6 +58,26 @@ inline Result run(const std::string& args, const test::TempDir& tmp) {
   r.out = slurp(out);
   r.err = slurp(err);
   return r;
+}
+
+// Starts `pocket ARGS...` in the background (stdout discarded, stderr appended to `log`) and
+// returns its pid, for tests that kill it or run several at once.
+inline pid_t spawn(const std::vector<std::string>& args, const std::string& log = "/dev/null") {
+  std::vector<char*> argv;
+  std::string bin = pocket_binary();
+  argv.push_back(bin.data());
+  std::vector<std::string> copy = args;
+  for (auto& a : copy) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
+  posix_spawn_file_actions_addopen(&actions, 2, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+  pid_t pid = -1;
+  const int rc = posix_spawn(&pid, bin.c_str(), &actions, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  REQUIRE(rc == 0);
+  return pid;
 }
 
 // A failure: status 1 and exactly one line on stderr, "pocket: ...", containing `phrase`.

@@ -6,9 +6,7 @@
 // restarted on its state, ends with the same side network, byte for byte, as an uninterrupted run
 // (so no example was lost or counted twice).
 #include <doctest/doctest.h>
-#include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
@@ -27,8 +25,6 @@
 #include "side/socket.h"
 #include "test_util.h"
 
-extern char** environ;
-
 namespace pocket {
 using namespace cli_test;
 
@@ -39,25 +35,6 @@ using namespace std::chrono_literals;
 
 const char* kTrain = "data/demo/train.jsonl";
 const char* kDev = "data/demo/dev.jsonl";
-
-// `pocket ARGS...` in the background, stderr to `log`; returns its pid.
-pid_t spawn(const std::vector<std::string>& args, const std::string& log) {
-  std::vector<char*> argv;
-  std::string bin = pocket_binary();
-  argv.push_back(bin.data());
-  std::vector<std::string> copy = args;
-  for (auto& a : copy) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
-  posix_spawn_file_actions_addopen(&actions, 2, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-  pid_t pid = -1;
-  const int rc = posix_spawn(&pid, bin.c_str(), &actions, nullptr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  REQUIRE(rc == 0);
-  return pid;
-}
 
 int wait_exit(pid_t pid) {
   int status = 0;

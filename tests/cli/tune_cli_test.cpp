@@ -4,8 +4,6 @@
 // uninterrupted run.
 #include <doctest/doctest.h>
 #include <signal.h>
-#include <fcntl.h>
-#include <spawn.h>
 #include <sys/wait.h>
 
 #include <chrono>
@@ -15,8 +13,6 @@
 
 #include "cli_util.h"
 #include "test_util.h"
-
-extern char** environ;
 
 namespace pocket {
 using namespace cli_test;
@@ -33,25 +29,6 @@ void write_task(const std::string& path, int n, int offset) {
     const char* w = label ? good[(i / 2 + offset) % 4] : bad[(i / 2 + offset) % 4];
     out << "{\"sentence\": \"the film was " << w << "\", \"label\": " << label << "}\n";
   }
-}
-
-// Starts `pocket ARGS...` (output discarded), returns its pid.
-pid_t spawn(const std::vector<std::string>& args) {
-  std::vector<char*> argv;
-  std::string bin = pocket_binary();
-  argv.push_back(bin.data());
-  std::vector<std::string> copy = args;
-  for (auto& a : copy) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
-  posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0);
-  pid_t pid = -1;
-  const int rc = posix_spawn(&pid, bin.c_str(), &actions, nullptr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  REQUIRE(rc == 0);
-  return pid;
 }
 
 int wait_for(pid_t pid) {
