@@ -18,9 +18,12 @@ using Clock = std::chrono::steady_clock;
 constexpr int kHandshakeTimeoutMs = 10000;
 constexpr int kConnectTimeoutMs = 5000;
 
-// An ERROR frame from the server ends the job: the reason is its message.
+// An ERROR frame from the server ends the job (wrong key, other model, other task...), except
+// "busy" (too many connections, or shutting down): that one is worth retrying like a lost
+// connection.
 [[noreturn]] void server_refused(const std::string& server, const Frame& f) {
   const msg::ErrorMessage e = msg::decode_error(f.payload);
+  if (e.code == ErrorCode::kBusy) throw NetError(server, "server busy: " + e.message);
   throw Error(server, "server refused: " + e.message);
 }
 

@@ -143,10 +143,13 @@ void SideServer::serve(const std::atomic<bool>& stop) {
     c.thread = std::thread([this, id, s = std::move(*socket)]() mutable {
       handle(s);
       std::lock_guard<std::mutex> lock(mutex_);
-      Connection& me = connections_.at(id);
-      me.fd = -1;
+      // At stop, reap(true) may already have taken this connection's entry (it joins us next).
+      const auto me = connections_.find(id);
+      if (me != connections_.end()) {
+        me->second.fd = -1;
+        me->second.done = true;
+      }
       s.close();
-      me.done = true;
     });
   }
   stopping_ = true;
@@ -176,7 +179,12 @@ void SideServer::train(Job& job) {
           return job.stop || job.trainer->done() ||
                  job.store->size() >= job.trainer->examples_needed();
         });
-        if (job.stop || job.trainer->done()) break;
+        if (job.trainer->done()) break;
+        if (job.stop) {
+          // Stopped between steps: keep every step done so far.
+          if (job.trainer->status().step > 0) job.trainer->checkpoint();
+          break;
+        }
       }
       job.trainer->run_step(*job.store);
       std::lock_guard<std::mutex> lock(job.mutex);

@@ -62,6 +62,9 @@ class SideTrainer {
   SideEval evaluate(const ExampleStore& store);
 
   const SideTrainerStatus& status() const { return status_; }
+  // Writes ckpt.safetensors now (run_step does every checkpoint_every steps; a server that stops
+  // calls it to keep the steps since).
+  void checkpoint();
   // dir/side.safetensors, once done(): the trained network with what a device needs to run it.
   std::string result_path() const { return dir_ + "/side.safetensors"; }
 
@@ -74,7 +77,6 @@ class SideTrainer {
   Sums run(const ExampleStore& store, const std::int64_t* index, std::int64_t n, SideNet<float>& net,
            bool train);
   SideEval eval_with(const ExampleStore& store, const std::vector<float>& params);
-  void checkpoint();
   void resume();
   void write_result();
   void log(const std::string& json_line);
