@@ -46,6 +46,17 @@ std::string absolute(const std::string& path) {
   return error ? path : p.lexically_normal().string();
 }
 
+// Removes a directory at scope exit unless told to keep it.
+struct RemoveUnlessKept {
+  std::string dir;
+  bool keep = false;
+  ~RemoveUnlessKept() {
+    if (keep) return;
+    std::error_code ec;
+    fs::remove_all(dir, ec);
+  }
+};
+
 // The positions of the builder's current batch that the loss reads, with their targets.
 void loss_positions(const BatchBuilder& b, bool lm, std::vector<CapturePosition>* out) {
   out->clear();
@@ -182,6 +193,9 @@ int cmd_side_tune(int argc, char** argv) {
   create_directory_atomic(out, [&](const std::string& temp) {
     write_file_atomic(temp + "/meta.json", meta.dump(2) + "\n");
   });
+  // A run that ends without its side network leaves nothing behind (there is no device-side
+  // resume: a new side-tune starts a new job).
+  RemoveUnlessKept run_dir{out};
 
   // Example order on the wire: the training examples shuffled (epoch 0 of the server trains in
   // arrival order), then the dev examples in file order.
@@ -296,6 +310,7 @@ int cmd_side_tune(int argc, char** argv) {
                  static_cast<long long>(forwards), 1e3 * forward_s / std::max<std::int64_t>(forwards, 1),
                  upload_s, total_s, format_bytes(peak_rss_bytes()).c_str(),
                  format_bytes(session.arena_bytes()).c_str());
+    run_dir.keep = true;
     return 0;
   }
 }

@@ -151,6 +151,7 @@ TEST_CASE("side cli: loopback side tuning raises accuracy, eval --side matches t
   // A wrong key: refused with a one-line error.
   const Result refused = run(side_tune_args(model, server.port, wrong, tmp.file("refused"), ""), tmp);
   check_one_line_error(refused, "authentication failed");
+  CHECK(!fs::exists(tmp.file("refused")));  // nothing half-made is left behind
 
   // The real run, and a second device with the same task at the same time: the server keeps a
   // job per device, and the two side networks come out the same bits.
