@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <sstream>
 
 #include "io/error.h"
@@ -160,6 +161,12 @@ void apply_threads(std::int64_t threads) {
   if (threads < 0) throw Error("--threads", "must be >= 1 (0 = every hardware thread)");
   if (threads > 1024) throw Error("--threads", "more than 1024 threads");
   set_num_threads(static_cast<int>(threads));
+}
+
+std::string absolute_path(const std::string& path) {
+  std::error_code error;
+  const std::filesystem::path p = std::filesystem::absolute(path, error);
+  return error ? path : p.lexically_normal().string();
 }
 
 }  // namespace pocket

@@ -55,4 +55,7 @@ class Args {
 // --threads N for every command: N <= 0 means every hardware thread.
 void apply_threads(std::int64_t threads);
 
+// `path` made absolute and normalised (as a run records its inputs), or unchanged if that fails.
+std::string absolute_path(const std::string& path);
+
 }  // namespace pocket

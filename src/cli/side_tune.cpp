@@ -40,12 +40,6 @@ double seconds_since(Clock::time_point t) {
   return std::chrono::duration<double>(Clock::now() - t).count();
 }
 
-std::string absolute(const std::string& path) {
-  std::error_code error;
-  const fs::path p = fs::absolute(path, error);
-  return error ? path : p.lexically_normal().string();
-}
-
 // Removes a directory at scope exit unless told to keep it.
 struct RemoveUnlessKept {
   std::string dir;
@@ -175,11 +169,11 @@ int cmd_side_tune(int argc, char** argv) {
   nlohmann::json meta = {
       {"format", "pocket-side-run"},
       {"device_id", device_id},
-      {"base_model", absolute(model_dir)},
+      {"base_model", absolute_path(model_dir)},
       {"model_checksum", digest_hex(checksum)},
       {"server", server},
-      {"train_data", absolute(data)},
-      {"eval_data", eval_data.empty() ? "" : absolute(eval_data)},
+      {"train_data", absolute_path(data)},
+      {"eval_data", eval_data.empty() ? "" : absolute_path(eval_data)},
       {"task", options.kind == TaskKind::kLm ? "lm" : "classification"},
       {"template", options.template_text},
       {"labels", options.labels},

@@ -26,12 +26,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::string absolute(const std::string& path) {
-  std::error_code error;
-  const fs::path p = fs::absolute(path, error);
-  return error ? path : p.lexically_normal().string();
-}
-
 void print_summary(const TuneSummary& s, const std::string& run_dir) {
   const std::int64_t steps = s.last_step - s.first_step;
   std::fprintf(stderr, "tuned %lld step(s) in %.1f s (%.2f steps/s)%s\n",
@@ -131,9 +125,9 @@ int cmd_tune(int argc, char** argv) {
       std::error_code error;
       if (!path.empty() && !fs::is_regular_file(path, error)) throw Error(path, "no such file");
     }
-    c.base_model = absolute(model_dir);
-    c.train_data = absolute(data);
-    c.eval_data = eval_data.empty() ? "" : absolute(eval_data);
+    c.base_model = absolute_path(model_dir);
+    c.train_data = absolute_path(data);
+    c.eval_data = eval_data.empty() ? "" : absolute_path(eval_data);
     c.train_fingerprint = file_fingerprint(c.train_data);
     c.eval_fingerprint = file_fingerprint(c.eval_data);
     c.task = task.parse();

@@ -98,6 +98,7 @@ SideServer::SideServer(const Model& model, const Digest& model_checksum, SideSer
 }
 
 SideServer::~SideServer() {
+  shutdown();
   if (temporary_state_) {
     std::error_code ec;
     fs::remove_all(state_dir_, ec);
@@ -152,6 +153,12 @@ void SideServer::serve(const std::atomic<bool>& stop) {
       s.close();
     });
   }
+  shutdown();
+}
+
+// Closes every connection, then stops every trainer (each checkpoints) and joins it. Idempotent:
+// serve() ends with it, and the destructor repeats it for a serve() that ended by an exception.
+void SideServer::shutdown() {
   stopping_ = true;
   reap(true);
   std::vector<std::shared_ptr<Job>> jobs;

@@ -51,6 +51,7 @@ class SideServer {
  private:
   struct Job;
   void handle(Socket& socket);
+  void shutdown();
   std::shared_ptr<Job> open_job(const std::string& id_hex, const std::string& task_payload);
   void train(Job& job);
   void say(const std::string& line);

@@ -75,6 +75,7 @@ SideTrainer::SideTrainer(const Model& model, const SideTaskSpec& spec, std::stri
   targets_.resize(static_cast<std::size_t>(chunk_));
   order_.resize(static_cast<std::size_t>(spec.n_train));
   index_.resize(static_cast<std::size_t>(std::max(spec.batch, spec.n_dev)));
+  views_.resize(index_.size());
   status_.total_steps = spec.total_steps();
   resume();
 }
@@ -94,8 +95,10 @@ SideTrainer::Sums SideTrainer::run(const ExampleStore& store, const std::int64_t
   const std::size_t vb = act_vector_bytes(d, spec_.act_bits);
   const std::int64_t outputs = head_->outputs();
   Sums sums;
+  // Parsed once: the loss is a mean over all the batch's positions, so their count comes first.
   for (std::int64_t i = 0; i < n; ++i) {
-    sums.positions += parse_example(store.example(index[i]), spec_, vocab_).positions;
+    views_[static_cast<std::size_t>(i)] = parse_example(store.example(index[i]), spec_, vocab_);
+    sums.positions += views_[static_cast<std::size_t>(i)].positions;
   }
   const float grad_scale = 1.0f / static_cast<float>(sums.positions);
   if (train) std::fill(grad_sum_.begin(), grad_sum_.end(), 0.0f);
@@ -121,7 +124,7 @@ SideTrainer::Sums SideTrainer::run(const ExampleStore& store, const std::int64_t
     rows = 0;
   };
   for (std::int64_t i = 0; i < n; ++i) {
-    const ExampleView ex = parse_example(store.example(index[i]), spec_, vocab_);
+    const ExampleView& ex = views_[static_cast<std::size_t>(i)];
     for (std::int64_t p = 0; p < ex.positions; ++p) {
       std::memcpy(&targets_[static_cast<std::size_t>(rows)], ex.targets + p, 4);
       for (std::int64_t l = 0; l < nv; ++l) {

@@ -96,6 +96,7 @@ class SideTrainer {
   std::vector<float> h_, o_, logits_, d_logits_, d_o_;
   std::vector<std::int32_t> targets_;
   std::vector<std::int64_t> order_, index_;
+  std::vector<ExampleView> views_;  // the examples of the current run(), parsed
   std::int64_t order_epoch_ = -1;
   SideTrainerStatus status_;
 };

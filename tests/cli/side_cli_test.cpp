@@ -102,6 +102,21 @@ std::string write_key(const test::TempDir& tmp, const std::string& name, const s
   return path;
 }
 
+// What every test here starts from: the demo data (read from the repository root), a tiny model
+// whose hidden states carry the task's signal through an int8 code (init --std 0.1; with the
+// default 0.02 it sits below the code's step, src/side/README.md), and a key file. false (with a
+// message) when the data is not there.
+bool side_setup(const test::TempDir& tmp, std::string* model, std::string* key) {
+  if (!fs::exists(kTrain)) {
+    MESSAGE("skipped: data/demo not found from the working directory");
+    return false;
+  }
+  *model = tmp.file("model");
+  REQUIRE(run("init --arch opt --shape tiny --seed 1 --std 0.1 " + *model, tmp).status == 0);
+  *key = write_key(tmp, "key", "an example key of 32 characters");
+  return true;
+}
+
 double meta_value(const SideFile& f, const std::string& key) {
   return std::stod(f.metadata.at(key));
 }
@@ -110,14 +125,9 @@ double meta_value(const SideFile& f, const std::string& key) {
 
 TEST_CASE("side cli: loopback side tuning raises accuracy, eval --side matches the server, bad peers are refused") {
   SKIP_WITHOUT_POCKET();
-  if (!fs::exists(kTrain)) {
-    MESSAGE("skipped: data/demo not found from the working directory");
-    return;
-  }
   test::TempDir tmp;
-  const std::string model = tmp.file("model");
-  REQUIRE(run("init --arch opt --shape tiny --seed 1 --std 0.1 " + model, tmp).status == 0);
-  const std::string key = write_key(tmp, "key", "an example key of 32 characters");
+  std::string model, key;
+  if (!side_setup(tmp, &model, &key)) return;
   const std::string wrong = write_key(tmp, "wrong", "another key, also long enough..");
   Server server;
   start_server(server, tmp, model, key, "", 0);
@@ -152,6 +162,11 @@ TEST_CASE("side cli: loopback side tuning raises accuracy, eval --side matches t
   const Result refused = run(side_tune_args(model, server.port, wrong, tmp.file("refused"), ""), tmp);
   check_one_line_error(refused, "authentication failed");
   CHECK(!fs::exists(tmp.file("refused")));  // nothing half-made is left behind
+  // Another base model (same shape, other weights): refused after authentication.
+  const std::string stranger = tmp.file("stranger");
+  REQUIRE(run("init --arch opt --shape tiny --seed 2 --std 0.1 " + stranger, tmp).status == 0);
+  const Result mismatch = run(side_tune_args(stranger, server.port, key, tmp.file("mismatch"), "--quiet"), tmp);
+  check_one_line_error(mismatch, "base model differs");
 
   // The real run, and a second device with the same task at the same time: the server keeps a
   // job per device, and the two side networks come out the same bits.
@@ -190,14 +205,9 @@ TEST_CASE("side cli: loopback side tuning raises accuracy, eval --side matches t
 
 TEST_CASE("side cli: a server killed mid-upload and mid-training resumes; the result is byte-identical") {
   SKIP_WITHOUT_POCKET();
-  if (!fs::exists(kTrain)) {
-    MESSAGE("skipped: data/demo not found from the working directory");
-    return;
-  }
   test::TempDir tmp;
-  const std::string model = tmp.file("model");
-  REQUIRE(run("init --arch opt --shape tiny --seed 1 --std 0.1 " + model, tmp).status == 0);
-  const std::string key = write_key(tmp, "key", "an example key of 32 characters");
+  std::string model, key;
+  if (!side_setup(tmp, &model, &key)) return;
   // A third of the demo's examples: enough steps to kill the server inside, quick under ASan.
   const std::string train = tmp.file("train.jsonl"), dev = tmp.file("dev.jsonl");
   {
@@ -268,14 +278,9 @@ TEST_CASE("side cli: a server killed mid-upload and mid-training resumes; the re
 
 TEST_CASE("side cli: an lm task side-tunes, and eval --side reproduces the server's dev loss") {
   SKIP_WITHOUT_POCKET();
-  if (!fs::exists(kTrain)) {
-    MESSAGE("skipped: data/demo not found from the working directory");
-    return;
-  }
   test::TempDir tmp;
-  const std::string model = tmp.file("model");
-  REQUIRE(run("init --arch opt --shape tiny --seed 1 --std 0.1 " + model, tmp).status == 0);
-  const std::string key = write_key(tmp, "key", "an example key of 32 characters");
+  std::string model, key;
+  if (!side_setup(tmp, &model, &key)) return;
   // The demo's sentences as plain text: every token after the first is a target.
   std::ifstream in(kTrain);
   std::ofstream train(tmp.file("train.jsonl")), dev(tmp.file("dev.jsonl"));

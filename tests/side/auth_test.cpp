@@ -3,6 +3,7 @@
 // errors (missing, too short, readable or writable by others). Without OpenSSL the crypto tests
 // skip with a message and check the one-line error instead.
 #include "side/auth.h"
+#include "side/model_checksum.h"
 
 #include <doctest/doctest.h>
 #include <sys/stat.h>
@@ -18,16 +19,6 @@
 using namespace pocket;
 
 namespace {
-
-std::string hex(const Digest& d) {
-  std::string out;
-  char byte[3];
-  for (const std::uint8_t b : d) {
-    std::snprintf(byte, sizeof(byte), "%02x", b);
-    out += byte;
-  }
-  return out;
-}
 
 // Writes `bytes` to `path` with permissions `mode`.
 void write_key(const std::string& path, const std::string& bytes, mode_t mode) {
@@ -53,7 +44,7 @@ TEST_CASE("side auth: HMAC-SHA256 matches RFC 4231 test case 2") {
                          "side: built without OpenSSL's libcrypto: side tuning needs it", Error);
     return;
   }
-  CHECK(hex(hmac_sha256("Jefe", "what do ya want for nothing?")) ==
+  CHECK(digest_hex(hmac_sha256("Jefe", "what do ya want for nothing?")) ==
         "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
 }
 
@@ -62,13 +53,13 @@ TEST_CASE("side auth: SHA-256 of \"abc\" and of random data") {
     MESSAGE("built without OpenSSL: skipped");
     return;
   }
-  CHECK(hex(sha256("abc", 3)) ==
+  CHECK(digest_hex(sha256("abc", 3)) ==
         "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
-  CHECK(hex(sha256("", 0)) == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  CHECK(digest_hex(sha256("", 0)) == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
   const auto data = test::random_floats(10007, 5);
   test::Sha256 reference;
   reference.update(data.data(), data.size() * sizeof(float));
-  CHECK(hex(sha256(data.data(), data.size() * sizeof(float))) == reference.hex());
+  CHECK(digest_hex(sha256(data.data(), data.size() * sizeof(float))) == reference.hex());
 }
 
 TEST_CASE("side auth: digest_equal and random nonces") {

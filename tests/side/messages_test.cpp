@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "side/model_checksum.h"
 #include "side/wire.h"
 
 using namespace pocket;
@@ -34,16 +35,6 @@ std::array<std::uint8_t, N> counting_bytes(std::uint8_t first) {
   std::array<std::uint8_t, N> a;
   for (std::size_t i = 0; i < N; ++i) a[i] = static_cast<std::uint8_t>(first + i);
   return a;
-}
-
-std::string hex(const Digest& d) {
-  std::string out;
-  char byte[3];
-  for (const std::uint8_t b : d) {
-    std::snprintf(byte, sizeof(byte), "%02x", b);
-    out += byte;
-  }
-  return out;
 }
 
 Task sample_task() {
@@ -390,9 +381,9 @@ TEST_CASE("side messages: the handshake macs") {
   const std::string key = "0123456789abcdef";
   const Hello hello{counting_bytes<16>(0), counting_bytes<32>(16), counting_bytes<32>(48)};
   const Nonce server_nonce = counting_bytes<32>(80);
-  CHECK(hex(auth_mac_device(key, server_nonce, hello)) ==
+  CHECK(digest_hex(auth_mac_device(key, server_nonce, hello)) ==
         "61d4b3eb48c7eb68de28ca87c794f72b497e42968ff92cc81344d1897174394d");
-  CHECK(hex(auth_mac_server(key, hello.device_nonce, server_nonce)) ==
+  CHECK(digest_hex(auth_mac_server(key, hello.device_nonce, server_nonce)) ==
         "af8602b69482b149ec9e3de32689283e56418dc4e0fdbc2ce2fa49af011f9f3e");
 
   // Each input changes the device's mac; the other key changes both.
