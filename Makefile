@@ -41,6 +41,10 @@ ifeq ($(origin CXX),command line)
   DEFAULT_VARIANT :=
 endif
 
+# ccache, when installed, makes rebuilds of unchanged files (other variants, CI reruns) nearly free.
+# CCACHE= switches it off.
+CCACHE ?= $(shell command -v ccache 2>/dev/null)
+
 VARIANT := $(notdir $(CXX))-$(subst +,_,$(ARCH))$(if $(SANITIZE),-san)$(if $(filter scalar,$(SIMD)),-scalar)
 BUILD ?= build/$(VARIANT)
 BIN ?= $(if $(DEFAULT_VARIANT),bin,$(BUILD)/bin)
@@ -115,7 +119,7 @@ ifneq ($(SP_LIBS),)
   CPPFLAGS += -DPOCKET_HAVE_SENTENCEPIECE $(shell pkg-config --cflags sentencepiece 2>/dev/null)
 endif
 
-LIB_SRCS := $(sort $(wildcard src/kernels/*.cpp src/io/*.cpp src/model/*.cpp src/zo/*.cpp src/side/*.cpp))
+LIB_SRCS := $(sort $(wildcard src/kernels/*.cpp src/io/*.cpp src/model/*.cpp src/task/*.cpp src/zo/*.cpp src/side/*.cpp))
 CLI_SRCS := $(sort $(wildcard src/cli/*.cpp))
 TEST_SRCS := $(sort $(wildcard tests/*.cpp tests/*/*.cpp))
 BENCH_COMMON_SRCS := $(filter-out bench/bench_%.cpp,$(sort $(wildcard bench/*.cpp)))
@@ -132,15 +136,15 @@ all: $(BIN)/pocket $(BIN)/pocket-tests $(addprefix $(BIN)/,$(BENCHES))
 
 $(BUILD)/obj/%.o: %.cpp $(HEADER_LINKS)
 	@mkdir -p $(dir $@)
-	$(CXX) $(CPPFLAGS) $(CXXFLAGS) -c $< -o $@
+	$(CCACHE) $(CXX) $(CPPFLAGS) $(CXXFLAGS) -c $< -o $@
 
 $(BUILD)/obj/tests/%.o: tests/%.cpp $(HEADER_LINKS)
 	@mkdir -p $(dir $@)
-	$(CXX) $(CPPFLAGS) -Itests $(CXXFLAGS) -c $< -o $@
+	$(CCACHE) $(CXX) $(CPPFLAGS) -Itests $(CXXFLAGS) -c $< -o $@
 
 $(BUILD)/obj/bench/%.o: bench/%.cpp $(HEADER_LINKS)
 	@mkdir -p $(dir $@)
-	$(CXX) $(CPPFLAGS) -Ibench $(CXXFLAGS) -c $< -o $@
+	$(CCACHE) $(CXX) $(CPPFLAGS) -Ibench $(CXXFLAGS) -c $< -o $@
 
 $(LIB): $(call obj,$(LIB_SRCS))
 	@mkdir -p $(dir $@)

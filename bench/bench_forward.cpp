@@ -34,6 +34,7 @@
 #include "io/atomic_file.h"
 #include "io/error.h"
 #include "io/model_config.h"
+#include "io/memory_stats.h"
 #include "kernels/simd.h"
 #include "kernels/thread_pool.h"
 #include "model/model.h"
@@ -281,7 +282,7 @@ void run_shape(const std::string& name, const std::string& dir, const Options& o
       push(time_decode(model, sizes.decode_context, sizes.decode_steps, opt.reps, report));
     }
   }
-  report.peak_rss = bench::peak_rss_bytes();
+  report.peak_rss = static_cast<double>(peak_rss_bytes());
 }
 
 // --smoke's model directory, removed however the run ends.

@@ -49,13 +49,14 @@
 #include "io/atomic_file.h"
 #include "io/error.h"
 #include "io/model_config.h"
+#include "io/memory_stats.h"
 #include "kernels/simd.h"
 #include "kernels/thread_pool.h"
 #include "kernels/zrng.h"
 #include "model/model.h"
 #include "model/random_model.h"
-#include "zo/evaluate.h"
-#include "zo/task.h"
+#include "task/evaluate.h"
+#include "task/task.h"
 #include "zo/zo_step.h"
 
 namespace {
@@ -237,7 +238,7 @@ int run_child(const Options& opt) {
   out["scratch_bytes"] =
       static_cast<double>(default_pool().scratch_bytes()) * default_pool().size();
   out["seconds"] = seconds;
-  out["self_peak_rss"] = bench::peak_rss_bytes();
+  out["self_peak_rss"] = static_cast<double>(peak_rss_bytes());
   std::ofstream(opt.child_out) << out.dump() << "\n";
   return 0;
 }

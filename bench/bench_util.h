@@ -1,9 +1,8 @@
-// Shared by the benchmarks: a monotonic clock, the median of repeated timings, peak RSS.
+// Shared by the benchmarks: a monotonic clock, the median of repeated timings (peak RSS:
+// io/memory_stats.h).
 // Benchmarks report ratios measured within one run (the machines are shared and noisy) and the
 // median of several repetitions; they never assert on time.
 #pragma once
-
-#include <sys/resource.h>
 
 #include <algorithm>
 #include <chrono>
@@ -37,13 +36,6 @@ double median_seconds(F&& fn, int reps = 5, double min_seconds = 0.02) {
   }
   std::sort(times.begin(), times.end());
   return times[times.size() / 2];
-}
-
-// Peak resident set size of this process so far, in bytes (getrusage: kB on Linux).
-inline double peak_rss_bytes() {
-  rusage usage{};
-  getrusage(RUSAGE_SELF, &usage);
-  return static_cast<double>(usage.ru_maxrss) * 1024.0;
 }
 
 }  // namespace pocket::bench

@@ -52,7 +52,7 @@ install_termux() {
 }
 
 install_debian() {
-  local packages=(g++ make pkg-config libxsimd-dev doctest-dev nlohmann-json3-dev
+  local packages=(g++ make pkg-config ccache libxsimd-dev doctest-dev nlohmann-json3-dev
     libopenblas-dev libsentencepiece-dev libssl-dev python3)
   if [[ -n "$arm" ]]; then packages+=(g++-aarch64-linux-gnu qemu-user); fi
   local missing=()

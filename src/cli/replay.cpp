@@ -10,6 +10,7 @@
 #include "io/convert.h"
 #include "io/error.h"
 #include "io/tokenizer.h"
+#include "io/hash.h"
 #include "model/model.h"
 #include "zo/journal.h"
 #include "zo/run_dir.h"

@@ -1,11 +1,11 @@
-// The task flags shared by `pocket tune` and `pocket eval` (src/zo/task.h): declared once so that
+// The task flags shared by `pocket tune` and `pocket eval` (src/task/task.h): declared once so that
 // both commands spell and document them the same way.
 #pragma once
 
 #include <string>
 
 #include "cli/args.h"
-#include "zo/task.h"
+#include "task/task.h"
 
 namespace pocket {
 

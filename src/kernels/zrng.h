@@ -18,26 +18,11 @@
 #include <cstdint>
 #include <string_view>
 
+#include "io/hash.h"
+
 namespace pocket {
 
-inline constexpr std::uint64_t kGamma = 0x9E3779B97F4A7C15ull;
 inline constexpr std::uint64_t kSrDomain = 0x5352313653523136ull;
-
-constexpr std::uint64_t mix64(std::uint64_t x) {
-  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
-  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
-  return x ^ (x >> 31);
-}
-
-// 64-bit FNV-1a over the bytes of a tensor name: the tensor's identity in every random stream.
-constexpr std::uint64_t fnv1a64(std::string_view name) {
-  std::uint64_t h = 0xCBF29CE484222325ull;
-  for (char c : name) {
-    h ^= static_cast<unsigned char>(c);
-    h *= 0x100000001B3ull;
-  }
-  return h;
-}
 
 constexpr std::uint64_t z_key(std::uint64_t seed, std::uint64_t pid) {
   return mix64(seed + kGamma * (pid + 1));

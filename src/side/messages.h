@@ -3,7 +3,7 @@
 // strict: every length is checked against the bytes present before anything is allocated, every
 // field against its range, and bytes left over are an error; all failures are
 // ProtocolError(kBadFrame). The handshake macs are defined here once for both sides. The names live
-// in pocket::msg (msg::Task, msg::Example): pocket::Task is the tuning task of zo/task.h.
+// in pocket::msg (msg::Task, msg::Example): pocket::Task is the tuning task of task/task.h.
 #pragma once
 
 #include <array>

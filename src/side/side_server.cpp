@@ -13,6 +13,7 @@
 
 #include "io/atomic_file.h"
 #include "io/error.h"
+#include "io/hash.h"
 #include "side/act_codec.h"
 #include "side/example_store.h"
 #include "side/frame.h"

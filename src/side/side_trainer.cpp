@@ -13,7 +13,7 @@
 #include "side/adam.h"
 #include "side/side_file.h"
 #include "side/side_ops.h"
-#include "zo/data_order.h"
+#include "task/data_order.h"
 
 namespace pocket {
 

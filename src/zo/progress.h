@@ -48,12 +48,6 @@ class Progress {
   bool finished_ = false;
 };
 
-// Peak and current resident set size of this process in bytes (getrusage / /proc/self/statm).
-std::uint64_t peak_rss_bytes();
-std::uint64_t current_rss_bytes();
-
-// "12.3 MB", "1.05 GB": for progress lines and reports.
-std::string format_bytes(std::uint64_t bytes);
 // "1:02:03", "4:05": for ETA.
 std::string format_duration(double seconds);
 

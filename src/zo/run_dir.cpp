@@ -10,6 +10,7 @@
 #include "io/atomic_file.h"
 #include "io/convert.h"
 #include "io/error.h"
+#include "io/hash.h"
 #include "io/mapped_file.h"
 #include "kernels/fp16.h"
 #include "kernels/zrng.h"
@@ -21,12 +22,6 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 
 namespace {
-
-std::string hex64(std::uint64_t x) {
-  char text[17];
-  std::snprintf(text, sizeof text, "%016llx", static_cast<unsigned long long>(x));
-  return text;
-}
 
 const char* schedule_name(Schedule s) { return s == Schedule::kLinear ? "linear" : "constant"; }
 const char* fsync_name(FsyncPolicy p) {
@@ -152,27 +147,6 @@ float step_lr(const RunConfig& c, std::int64_t t) {
   return static_cast<float>(c.lr);
 }
 
-// h = mix64(h ^ hash(name)) and the same for dtype, each dimension and snapshot_hash of the
-// bytes, tensors in name order.
-std::string model_fingerprint(const Checkpoint& checkpoint) {
-  std::vector<const TensorView*> tensors = checkpoint.all();
-  std::sort(tensors.begin(), tensors.end(),
-            [](const TensorView* a, const TensorView* b) { return a->name < b->name; });
-  std::uint64_t h = kGamma;
-  for (const TensorView* t : tensors) {
-    h = mix64(h ^ fnv1a64(t->name));
-    h = mix64(h ^ static_cast<std::uint64_t>(t->dtype));
-    for (std::int64_t dim : t->shape) h = mix64(h ^ static_cast<std::uint64_t>(dim));
-    h = mix64(h ^ snapshot_hash(t->data, t->nbytes));
-  }
-  return hex64(h);
-}
-
-std::string file_fingerprint(const std::string& path) {
-  if (path.empty()) return "";
-  const MappedFile file(path);
-  return hex64(snapshot_hash(file.data(), file.size()));
-}
 
 void check_run_data(const RunConfig& config) {
   const std::pair<const std::string*, const std::string*> files[] = {

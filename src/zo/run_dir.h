@@ -21,7 +21,7 @@
 
 #include "io/safetensors.h"
 #include "zo/journal.h"
-#include "zo/task.h"
+#include "task/task.h"
 #include "zo/zo_step.h"
 
 namespace pocket {
@@ -58,11 +58,6 @@ std::string run_model_dir(const std::string& run_dir);  // RUN/model
 std::uint64_t step_seed(std::uint64_t run_seed, std::int64_t t);
 float step_lr(const RunConfig& config, std::int64_t t);
 
-// 64-bit hash (hex) over every tensor of a checkpoint: names, dtypes, shapes and bytes.
-std::string model_fingerprint(const Checkpoint& checkpoint);
-// 64-bit hash (hex) of a file's bytes ("" for an empty path): a resumed run must read the same
-// data as the steps before the crash, or it would not end bit-identical.
-std::string file_fingerprint(const std::string& path);
 // Throws pocket::Error naming the file when a run's data file changed since it was created.
 void check_run_data(const RunConfig& config);
 

@@ -43,23 +43,4 @@ struct SnapshotInfo {
 std::vector<SnapshotInfo> valid_snapshots(const std::string& run_dir, const std::string& run_id,
                                           std::vector<std::string>* rejected = nullptr);
 
-// 64-bit hash of a byte range (the snapshot checksum): fast, word-at-a-time, defined in
-// snapshot.cpp's comment so that other tools can check a snapshot.
-std::uint64_t snapshot_hash(const std::uint8_t* data, std::size_t n);
-
-// snapshot_hash of the concatenation of the byte ranges given to update(), in order, without
-// copying them into one buffer: update(a); update(b); digest() == snapshot_hash(a + b).
-class SnapshotHasher {
- public:
-  SnapshotHasher();
-  void update(const std::uint8_t* data, std::size_t n);
-  std::uint64_t digest() const;
-
- private:
-  std::uint64_t lanes_[4];         // the four lane states (initial values: snapshot.cpp)
-  std::uint8_t pending_[32] = {};  // the bytes of an incomplete 32-byte block
-  std::size_t n_pending_ = 0;
-  std::uint64_t total_ = 0;  // bytes seen
-};
-
 }  // namespace pocket

@@ -7,8 +7,9 @@
 
 #include "io/error.h"
 #include "io/tokenizer.h"
+#include "io/memory_stats.h"
 #include "zo/crash_point.h"
-#include "zo/data_order.h"
+#include "task/data_order.h"
 #include "zo/journal.h"
 #include "zo/progress.h"
 #include "zo/run_dir.h"

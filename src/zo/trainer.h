@@ -12,7 +12,7 @@
 #include <functional>
 #include <string>
 
-#include "zo/evaluate.h"
+#include "task/evaluate.h"
 
 namespace pocket {
 

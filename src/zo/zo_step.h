@@ -15,10 +15,10 @@
 #include <vector>
 
 #include "model/model.h"
-#include "zo/batch.h"
-#include "zo/evaluate.h"
-#include "zo/task.h"
-#include "zo/task_loss.h"
+#include "task/batch.h"
+#include "task/evaluate.h"
+#include "task/task.h"
+#include "task/task_loss.h"
 
 namespace pocket {
 

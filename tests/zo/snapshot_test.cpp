@@ -18,6 +18,7 @@
 
 #include "io/error.h"
 #include "io/safetensors.h"
+#include "io/hash.h"
 #include "kernels/fp16.h"
 #include "test_util.h"
 

@@ -45,7 +45,7 @@
 #include "model/model.h"
 #include "sha256.h"
 #include "test_util.h"
-#include "zo/task.h"
+#include "task/task.h"
 #include "zo/zo_step.h"
 
 using namespace pocket;

@@ -20,7 +20,7 @@
 #include "model/model_weights.h"
 #include "model/random_model.h"
 #include "test_util.h"
-#include "zo/data_order.h"
+#include "task/data_order.h"
 #include "zo/zo_step.h"
 
 namespace pocket {

@@ -1,4 +1,4 @@
-#include "zo/task_loss.h"
+#include "task/task_loss.h"
 
 #include <algorithm>
 #include <cassert>

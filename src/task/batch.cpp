@@ -1,4 +1,4 @@
-#include "zo/batch.h"
+#include "task/batch.h"
 
 #include <algorithm>
 #include <cassert>

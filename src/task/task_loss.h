@@ -12,8 +12,8 @@
 #include <vector>
 
 #include "model/model.h"
-#include "zo/batch.h"
-#include "zo/task.h"
+#include "task/batch.h"
+#include "task/task.h"
 
 namespace pocket {
 

@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "model/model.h"
-#include "zo/task.h"
+#include "task/task.h"
 
 namespace pocket {
 

@@ -1,4 +1,4 @@
-#include "zo/data_order.h"
+#include "task/data_order.h"
 
 #include <numeric>
 #include <utility>

@@ -1,4 +1,4 @@
-#include "zo/evaluate.h"
+#include "task/evaluate.h"
 
 #include <algorithm>
 

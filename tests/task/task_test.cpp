@@ -1,7 +1,7 @@
 // Tasks: the checks of make_task, the sequences load_dataset makes for OPT (causal), RoBERTa
 // (<mask>) and LM examples, truncation from the left of the text field, and every one-line error
 // a broken JSONL file gives.
-#include "zo/task.h"
+#include "task/task.h"
 
 #include <doctest/doctest.h>
 

@@ -1,7 +1,7 @@
 // TaskLoss against hand computations on tiny made-up logits (vocab 5): classification with one
 // row per example, multi-token candidates, lm; the same bits for any chunking of the rows; two
 // streams; accuracy with ties going to the lowest candidate.
-#include "zo/task_loss.h"
+#include "task/task_loss.h"
 
 #include <doctest/doctest.h>
 

@@ -1,7 +1,7 @@
 // BatchBuilder: the padded ids and mask, the logit rows and the score terms of each layout
 // (single-token / MLM: one row per example; multi-token: one sequence per candidate; lm: one row
 // per target), on hand-made examples; and that build() keeps its buffers.
-#include "zo/batch.h"
+#include "task/batch.h"
 
 #include <doctest/doctest.h>
 

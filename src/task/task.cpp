@@ -1,4 +1,4 @@
-#include "zo/task.h"
+#include "task/task.h"
 
 #include <algorithm>
 #include <nlohmann/json.hpp>
