@@ -20,7 +20,7 @@
 #include "task/evaluate.h"
 #include "zo/progress.h"
 #include "zo/run_dir.h"
-#include "zo/trainer.h"
+#include "zo/run_state.h"
 
 namespace pocket {
 
@@ -49,15 +49,19 @@ int cmd_eval(int argc, char** argv) {
 
   std::string model_dir = target;
   TaskOptions options = task.parse();
+  // A run's tuned model: its base mapped copy-on-write with the run's trained tensors.
+  std::unique_ptr<RunState> run;
+  std::unique_ptr<Model> plain;
   if (is_run_dir(target)) {
-    const RunConfig run = load_run_config(target);
-    options = task.override(args, run.task);
-    settle_run(target, [&](const std::string& line) {
+    run = std::make_unique<RunState>(target, [&](const std::string& line) {
       if (!quiet) std::fprintf(stderr, "%s\n", line.c_str());
     });
-    model_dir = run_model_dir(target);
+    options = task.override(args, run->config().task);
+    model_dir = run->config().base_model;
+  } else {
+    plain = std::make_unique<Model>(model_dir);
   }
-  const Model model(model_dir);
+  const Model& model = run ? run->model() : *plain;
   const auto tokenizer = load_tokenizer(model_dir, model.config().model_type);
   const Task t = make_task(options, *tokenizer, model.config());
   const Dataset examples = load_dataset(data, t, *tokenizer);

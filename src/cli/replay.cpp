@@ -1,19 +1,17 @@
 // pocket replay: a tuned model rebuilt from the base model and a run's journal alone (plus its
 // meta.json): the whole fine-tune is the journal's 48 bytes per step.
 #include <cstdio>
-#include <filesystem>
 #include <string>
 
 #include "cli/args.h"
 #include "cli/commands.h"
-#include "io/atomic_file.h"
-#include "io/convert.h"
 #include "io/error.h"
 #include "io/tokenizer.h"
 #include "io/hash.h"
 #include "model/model.h"
 #include "zo/journal.h"
 #include "zo/run_dir.h"
+#include "zo/run_state.h"
 #include "zo/zo_step.h"
 
 namespace pocket {
@@ -31,29 +29,23 @@ int cmd_replay(int argc, char** argv) {
   args.option("--threads", &threads, "threads (0 = every hardware thread)");
   if (!args.parse(argc, argv)) return 0;
   apply_threads(threads);
-  const RunConfig config = load_run_config(run_dir);
-  const std::vector<JournalRecord> records =
-      read_journal((std::filesystem::path(run_dir) / "journal.bin").string());
-  {
-    const Checkpoint base(model_dir);
-    if (model_fingerprint(base) != config.base_fingerprint) {
-      throw Error(model_dir, "is not the base model of " + run_dir + " (fingerprint differs)");
-    }
+  // meta.json and journal.bin are the same in format 1 (a run with a model copy) and 2.
+  const RunConfig config = load_run_config(run_dir, /*oldest_version=*/1);
+  const std::vector<JournalRecord> records = read_journal(run_journal_path(run_dir));
+  Model model(model_dir, /*writable=*/true);
+  if (model_fingerprint(model.checkpoint()) != config.base_fingerprint) {
+    throw Error(model_dir, "is not the base model of " + run_dir + " (fingerprint differs)");
   }
+  const auto tokenizer = load_tokenizer(model_dir, model.config().model_type);
+  const Task task = make_task(config.task, *tokenizer, model.config());
+  ZoTuner tuner(model, task, config.zo, 1, config.task.max_len);
   std::int64_t replayed = 0;
-  create_directory_atomic(out_dir, [&](const std::string& temp) {
-    convert_checkpoint(model_dir, temp);
-    Model model(temp, /*writable=*/true);
-    const auto tokenizer = load_tokenizer(temp, model.config().model_type);
-    const Task task = make_task(config.task, *tokenizer, model.config());
-    ZoTuner tuner(model, task, config.zo, 1, config.task.max_len);
-    for (const JournalRecord& r : records) {
-      if (r.status != StepStatus::kAccepted) continue;
-      tuner.apply_update(r.seed, r.g, r.lr);
-      ++replayed;
-    }
-    tuner.write_back();
-  });
+  for (const JournalRecord& r : records) {
+    if (r.status != StepStatus::kAccepted) continue;
+    tuner.apply_update(r.seed, r.g, r.lr);
+    ++replayed;
+  }
+  write_tuned_model(model, tuner, out_dir);
   std::fprintf(stderr, "replayed %lld update(s) of %zu journalled step(s) into %s\n",
                static_cast<long long>(replayed), records.size(), out_dir.c_str());
   return 0;

@@ -1,24 +1,16 @@
 // pocket tune: zeroth-order (MeZO) fine-tuning into a crash-safe run directory (src/zo/).
 #include <unistd.h>
 
-#include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <map>
+#include <memory>
 #include <string>
 
 #include "cli/args.h"
 #include "cli/commands.h"
-#include "cli/task_flags.h"
 #include "io/error.h"
-#include "io/safetensors.h"
-#include "io/tokenizer.h"
 #include "io/memory_stats.h"
-#include "io/hash.h"
-#include "model/model.h"
-#include "model/model_weights.h"
-#include "task/task.h"
-#include "zo/zo_step.h"
-#include "kernels/zrng.h"
 #include "zo/progress.h"
 #include "zo/run_dir.h"
 #include "zo/trainer.h"
@@ -44,141 +36,139 @@ void print_summary(const TuneSummary& s, const std::string& run_dir) {
                (fs::path(run_dir) / "loss.svg").string().c_str());
 }
 
+// The run settings as flags (run_dir.h's visit): declared straight into the RunConfig where Args
+// has the type, through text for the seed and the enumerated settings, converted by assign().
+struct FlagDeclarer {
+  Args& args;
+  std::map<std::string, std::string> text;  // flag -> value, for the enumerated settings
+  std::int64_t seed = 0;
+
+  void operator()(const RunField& f, std::string& value) {
+    if (*f.flag != '\0') args.option(f.flag, &value, f.help);
+  }
+  void operator()(const RunField& f, double& value) { args.option(f.flag, &value, f.help); }
+  void operator()(const RunField& f, std::int64_t& value) { args.option(f.flag, &value, f.help); }
+  void operator()(const RunField& f, std::vector<std::string>& value) {
+    args.option(f.flag, &value, f.help);
+  }
+  void operator()(const RunField& f, std::uint64_t& value) {
+    seed = static_cast<std::int64_t>(value);
+    args.option(f.flag, &seed, f.help);
+  }
+  template <class T, std::size_t N>
+  void operator()(const RunField& f, T& value, const Choice<T> (&names)[N]) {
+    for (const Choice<T>& c : names) {
+      if (c.value == value) text[f.flag] = c.name;
+    }
+    args.option(f.flag, &text[f.flag], f.help);
+  }
+};
+
+// After parsing: the seed and the enumerated settings from their text, each error naming its flag.
+struct FlagAssigner {
+  const FlagDeclarer& flags;
+  template <class T>
+  void operator()(const RunField&, T&) {}
+  void operator()(const RunField&, std::uint64_t& value) {
+    value = static_cast<std::uint64_t>(flags.seed);
+  }
+  template <class T, std::size_t N>
+  void operator()(const RunField& f, T& value, const Choice<T> (&names)[N]) {
+    const std::string& name = flags.text.at(f.flag);
+    std::string known;
+    for (const Choice<T>& c : names) {
+      if (name == c.name) {
+        value = c.value;
+        return;
+      }
+      known += (known.empty() ? "" : (&c == &names[N - 1] ? " or " : ", ")) + std::string(c.name);
+    }
+    throw Error(f.flag, "'" + name + "' is not " + known);
+  }
+};
+
+// --resume: every run setting stays the one in meta.json.
+struct ResumeRefuser {
+  const Args& args;
+  template <class T, class... Names>
+  void operator()(const RunField& f, T&, const Names&...) {
+    if (*f.flag != '\0' && args.given(f.flag)) {
+      throw Error(f.flag, "a resumed run keeps the settings in its meta.json");
+    }
+  }
+};
+
 }  // namespace
 
 int cmd_tune(int argc, char** argv) {
-  std::string model_dir, data, eval_data, out, resume, schedule = "constant", master = "f16";
-  std::string fsync = "snapshot";
-  std::vector<std::string> train_patterns;
-  TaskFlags task;
-  RunConfig c;
-  double lr = c.lr, eps = c.zo.eps, weight_decay = 0.0;
-  std::int64_t batch = c.batch, steps = c.steps, seed = 0, snapshot_every = c.snapshot_every;
-  std::int64_t eval_every = 0, threads = 0;
+  std::string model_dir, out, resume;
+  std::int64_t threads = 0;
   bool quiet = false;
-  Args args("pocket tune MODEL_DIR --data TRAIN.jsonl [--eval DEV.jsonl] --out RUN [options]\n"
-            "       pocket tune --resume RUN",
-            "Fine-tunes a model with MeZO's zeroth-order steps: two perturbed forward passes\n"
-            "per step (fused, weights never modified to evaluate), no gradients, no activation\n"
-            "cache - the memory of inference. RUN gets a working copy of the model, a checksummed\n"
-            "journal of every step, atomic snapshots, log.jsonl, loss.csv and loss.svg; a run\n"
-            "killed at any moment continues with --resume and ends bit-identical.");
-  args.positional("MODEL_DIR", &model_dir, "base model directory (never written; not with --resume)",
+  RunConfig c;
+  Args args(
+      "pocket tune MODEL_DIR --data TRAIN.jsonl [--eval DEV.jsonl] --out RUN [options]\n"
+      "       pocket tune --resume RUN",
+      "Fine-tunes a model with MeZO's zeroth-order steps: two perturbed forward passes\n"
+      "per step (fused, weights never modified to evaluate), no gradients, no activation\n"
+      "cache - the memory of inference. RUN gets a checksummed journal of every step,\n"
+      "atomic snapshots of the trained tensors, log.jsonl, loss.csv and loss.svg (no copy\n"
+      "of the model); a run killed at any moment continues with --resume and ends\n"
+      "bit-identical.");
+  args.positional("MODEL_DIR", &model_dir,
+                  "base model directory (never written; not with --resume)",
                   /*optional=*/true);
-  args.option("--data", &data, "training examples, JSONL");
-  args.option("--eval", &eval_data, "held-out examples, JSONL: evaluated before, during, after");
   args.option("--out", &out, "run directory to create");
   args.option("--resume", &resume, "continue the run in this directory (its own settings)");
-  task.declare(args);
-  args.option("--lr", &lr, "learning rate");
-  args.option("--eps", &eps, "perturbation scale epsilon");
-  args.option("--batch", &batch, "examples per step");
-  args.option("--steps", &steps, "steps of the run");
-  args.option("--weight-decay", &weight_decay, "weight decay (not on biases and norms)");
-  args.option("--schedule", &schedule, "learning rate schedule: constant or linear (to 0)");
-  args.option("--seed", &seed, "run seed: data order and every perturbation");
-  args.option("--master", &master, "f16: stochastic-rounded fp16 updates; f32: an fp32 master copy");
-  args.option("--train", &train_patterns,
-              "glob over tensor names to train (repeatable); the rest is frozen. Default: all");
-  args.option("--snapshot-every", &snapshot_every, "steps between snapshots");
-  args.option("--eval-every", &eval_every, "steps between evaluations (0: before and after only)");
-  args.option("--fsync", &fsync, "journal fsync: step, snapshot or never");
+  FlagDeclarer flags{args, {}, 0};
+  visit(c, flags);
   args.flag("--quiet", &quiet, "no progress output");
   args.option("--threads", &threads, "threads (0 = every hardware thread)");
   if (!args.parse(argc, argv)) return 0;
-  const bool resuming = args.given("--resume");
   apply_threads(threads);
-  TuneUi ui;
-  ui.quiet = quiet;
-  ui.out = stderr;
-  ui.terminal = ::isatty(STDERR_FILENO) != 0;
 
   std::string run_dir;
-  if (resuming) {
-    for (const char* flag : {"--data", "--eval", "--out", "--lr", "--eps", "--batch", "--steps",
-                             "--seed", "--master", "--train", "--schedule", "--weight-decay",
-                             "--task", "--template", "--labels", "--max-len"}) {
-      if (args.given(flag)) {
-        throw Error(flag, "a resumed run keeps the settings in its meta.json");
-      }
-    }
-    if (!model_dir.empty()) throw Error(model_dir, "a resumed run keeps the base model in its meta.json");
+  if (args.given("--resume")) {
+    ResumeRefuser refuser{args};
+    visit(c, refuser);
+    if (args.given("--out"))
+      throw Error("--out", "a resumed run keeps the settings in its meta.json");
+    if (!model_dir.empty())
+      throw Error(model_dir, "a resumed run keeps the base model in its meta.json");
     run_dir = resume;
     load_run_config(run_dir);  // a clear error when it is not a run
   } else {
     if (model_dir.empty()) throw Error("MODEL_DIR", "missing (see --help)");
-    if (data.empty()) throw Error("--data", "training data is required (JSONL)");
+    if (c.train_data.empty()) throw Error("--data", "training data is required (JSONL)");
     if (out.empty()) throw Error("--out", "the run directory is required");
-    if (!(lr > 0)) throw Error("--lr", "must be positive");
-    if (!(eps > 0)) throw Error("--eps", "must be positive");
-    if (batch < 1) throw Error("--batch", "must be at least 1");
-    if (steps < 1) throw Error("--steps", "must be at least 1");
-    if (snapshot_every < 1) throw Error("--snapshot-every", "must be at least 1");
-    if (eval_every < 0) throw Error("--eval-every", "must be >= 0");
-    if (weight_decay < 0) throw Error("--weight-decay", "must be >= 0");
-    if (schedule != "constant" && schedule != "linear") {
-      throw Error("--schedule", "'" + schedule + "' is not constant or linear");
-    }
-    if (master != "f16" && master != "f32") throw Error("--master", "'" + master + "' is not f16 or f32");
-    if (fsync != "step" && fsync != "snapshot" && fsync != "never") {
-      throw Error("--fsync", "'" + fsync + "' is not step, snapshot or never");
-    }
-    for (const std::string& path : {data, eval_data}) {
-      std::error_code error;
-      if (!path.empty() && !fs::is_regular_file(path, error)) throw Error(path, "no such file");
-    }
-    c.base_model = absolute_path(model_dir);
-    c.train_data = absolute_path(data);
-    c.eval_data = eval_data.empty() ? "" : absolute_path(eval_data);
-    c.train_fingerprint = file_fingerprint(c.train_data);
-    c.eval_fingerprint = file_fingerprint(c.eval_data);
-    c.task = task.parse();
-    c.zo.eps = eps;
-    c.zo.weight_decay = weight_decay;
-    c.zo.master_f32 = master == "f32";
-    c.zo.train_patterns = train_patterns;
-    c.lr = lr;
-    c.schedule = schedule == "linear" ? Schedule::kLinear : Schedule::kConstant;
-    c.batch = batch;
-    c.steps = steps;
-    c.seed = static_cast<std::uint64_t>(seed);
-    c.snapshot_every = snapshot_every;
-    c.eval_every = eval_every;
-    c.fsync = fsync == "step" ? FsyncPolicy::kEveryStep
-                              : (fsync == "never" ? FsyncPolicy::kNever : FsyncPolicy::kAtSnapshots);
-    {
-      // Everything that can be wrong with the inputs is found before the run directory exists:
-      // the model, the task against its tokenizer, every line of the data, the --train patterns.
-      const Model base(c.base_model);
-      const auto tokenizer = load_tokenizer(c.base_model, base.config().model_type);
-      const Task t = make_task(c.task, *tokenizer, base.config());
-      load_dataset(c.train_data, t, *tokenizer);
-      if (!c.eval_data.empty()) load_dataset(c.eval_data, t, *tokenizer);
-      if (!c.zo.train_patterns.empty()) {
-        bool any = false;
-        for (const TensorSpec& spec : model_tensor_specs(base.config())) {
-          for (const std::string& pattern : c.zo.train_patterns) any = any || glob_match(pattern, spec.name);
-        }
-        if (!any) {
-          std::string list;
-          for (const std::string& pattern : c.zo.train_patterns) list += " '" + pattern + "'";
-          throw Error("--train", "no tensor of the model matches" + list);
-        }
-      }
-      c.base_fingerprint = model_fingerprint(base.checkpoint());
-    }
-    const auto now = std::chrono::system_clock::now().time_since_epoch().count();
-    char id[17];
-    std::snprintf(id, sizeof id, "%016llx",
-                  static_cast<unsigned long long>(mix64(static_cast<std::uint64_t>(now) ^
-                                                        (static_cast<std::uint64_t>(::getpid()) << 32) ^ c.seed)));
-    c.run_id = id;
-    create_run(out, c, [&](const std::string& line) {
-      if (!quiet) std::fprintf(stderr, "%s\n", line.c_str());
-    });
+    FlagAssigner assigner{flags};
+    visit(c, assigner);
+    c.base_model = model_dir;
+    create_run(out, c);
     run_dir = out;
   }
-  const TuneSummary summary = tune_run(run_dir, ui);
+
+  const bool terminal = ::isatty(STDERR_FILENO) != 0;
+  std::unique_ptr<Progress> progress;
+  TuneEvents events;
+  // Lines during the steps go through the bar, so that it is cleared and redrawn around them.
+  events.on_message = [&](const std::string& line) {
+    if (progress) {
+      progress->message(line);
+    } else if (!quiet) {
+      std::fprintf(stderr, "%s\n", line.c_str());
+    }
+  };
+  events.on_begin = [&](std::int64_t first, std::int64_t total) {
+    progress = std::make_unique<Progress>(total, first, quiet, stderr, terminal);
+  };
+  events.on_step = [&](std::int64_t step, double loss_ema, bool) {
+    progress->update(step, loss_ema);
+  };
+  events.on_end = [&] {
+    progress->finish();
+    progress.reset();
+  };
+  const TuneSummary summary = tune_run(run_dir, events);
   if (!quiet) print_summary(summary, run_dir);
   return 0;
 }

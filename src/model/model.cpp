@@ -32,20 +32,6 @@ Model::Model(const std::string& dir, bool writable)
   }
 }
 
-void Model::write_tensors_to_files(const std::vector<std::string>& names) {
-  if (!writable_) throw Error(dir_, "model opened read-only");
-  Checkpoint files(dir_, MapMode::kReadWrite);
-  for (const std::string& name : names) {
-    const TensorView* ours = checkpoint_.find(name);
-    const TensorView* theirs = files.find(name);
-    if (ours == nullptr || theirs == nullptr || ours->nbytes != theirs->nbytes) {
-      throw Error(dir_, "no tensor " + name + " to write");
-    }
-    std::memcpy(files.mutable_data(name), ours->data, ours->nbytes);
-  }
-  files.sync();
-}
-
 fp16* Model::mutable_tensor(const std::string& name) {
   if (!writable_) throw Error(dir_, "model opened read-only, tensor " + name + " cannot be written");
   return reinterpret_cast<fp16*>(checkpoint_.mutable_data(name));

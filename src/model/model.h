@@ -27,7 +27,7 @@ class Model {
   // architecture needs (F16, shapes from the config) and rejects anything missing or mis-shaped
   // with a one-line pocket::Error naming the file and the tensor. writable: map the checkpoint
   // copy-on-write (a tuning run), so that mutable_tensor() can update weights in place in this
-  // process's memory; the files are never written (write_tensors_to_files does that, on purpose).
+  // process's memory; the files are never written.
   explicit Model(const std::string& dir, bool writable = false);
 
   const ModelConfig& config() const { return config_; }
@@ -40,10 +40,6 @@ class Model {
 
   // The fp16 bytes of a tensor of a writable model; throws for a read-only one.
   fp16* mutable_tensor(const std::string& name);
-  // Writes the current bytes of the named tensors of a writable model into its checkpoint files
-  // (through a separate read-write mapping, then msync + fsync): a tuning run's working copy at a
-  // clean exit.
-  void write_tensors_to_files(const std::vector<std::string>& names);
   // The fp32 copies of the vectors (ModelWeights::small), to refresh after an update.
   std::vector<float>& small() { return weights_.small; }
 

@@ -1,6 +1,9 @@
 #include "zo/run_dir.h"
 
+#include <unistd.h>
+
 #include <chrono>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -8,12 +11,12 @@
 #include <sstream>
 
 #include "io/atomic_file.h"
-#include "io/convert.h"
 #include "io/error.h"
 #include "io/hash.h"
-#include "io/mapped_file.h"
+#include "io/tokenizer.h"
 #include "kernels/fp16.h"
 #include "kernels/zrng.h"
+#include "model/model_weights.h"
 #include "zo/snapshot.h"
 
 namespace pocket {
@@ -23,19 +26,6 @@ using nlohmann::json;
 
 namespace {
 
-const char* schedule_name(Schedule s) { return s == Schedule::kLinear ? "linear" : "constant"; }
-const char* fsync_name(FsyncPolicy p) {
-  switch (p) {
-    case FsyncPolicy::kEveryStep:
-      return "step";
-    case FsyncPolicy::kAtSnapshots:
-      return "snapshot";
-    case FsyncPolicy::kNever:
-      return "never";
-  }
-  return "snapshot";
-}
-
 std::string read_text(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw Error(path, "cannot be read");
@@ -44,41 +34,94 @@ std::string read_text(const std::string& path) {
   return text.str();
 }
 
+template <class T, std::size_t N>
+const char* choice_name(T value, const Choice<T> (&names)[N]) {
+  for (const Choice<T>& c : names) {
+    if (c.value == value) return c.name;
+  }
+  return names[0].name;
+}
+
+// Each field into its place in meta.json; the seed as a decimal string (JSON numbers are doubles
+// to many readers, and a 64-bit seed does not fit one).
+struct JsonWriter {
+  json& j;
+  template <class T>
+  void operator()(const RunField& f, const T& value) {
+    j[json::json_pointer(f.key)] = value;
+  }
+  void operator()(const RunField& f, const std::uint64_t& value) {
+    j[json::json_pointer(f.key)] = std::to_string(value);
+  }
+  template <class T, std::size_t N>
+  void operator()(const RunField& f, const T& value, const Choice<T> (&names)[N]) {
+    j[json::json_pointer(f.key)] = choice_name(value, names);
+  }
+};
+
+struct JsonReader {
+  const json& j;
+  const std::string& path;
+  template <class T>
+  void operator()(const RunField& f, T& value) {
+    value = j.at(json::json_pointer(f.key)).get<T>();
+  }
+  void operator()(const RunField& f, std::uint64_t& value) {
+    value = std::stoull(j.at(json::json_pointer(f.key)).get<std::string>());
+  }
+  template <class T, std::size_t N>
+  void operator()(const RunField& f, T& value, const Choice<T> (&names)[N]) {
+    const std::string name = j.at(json::json_pointer(f.key)).get<std::string>();
+    for (const Choice<T>& c : names) {
+      if (name == c.name) {
+        value = c.value;
+        return;
+      }
+    }
+    throw Error(path, std::string("broken: ") + f.key + " '" + name + "' is not a known value");
+  }
+};
+
+std::string new_run_id(std::uint64_t seed) {
+  const auto now = std::chrono::system_clock::now().time_since_epoch().count();
+  return hex64(mix64(static_cast<std::uint64_t>(now) ^
+                     (static_cast<std::uint64_t>(::getpid()) << 32) ^ seed));
+}
+
+// The settings' own ranges, each error naming its flag.
+void check_settings(const RunConfig& c) {
+  if (c.train_data.empty()) throw Error("--data", "training data is required (JSONL)");
+  if (!(c.lr > 0)) throw Error("--lr", "must be positive");
+  if (!(c.zo.eps > 0)) throw Error("--eps", "must be positive");
+  if (c.batch < 1) throw Error("--batch", "must be at least 1");
+  if (c.steps < 1) throw Error("--steps", "must be at least 1");
+  if (c.snapshot_every < 1) throw Error("--snapshot-every", "must be at least 1");
+  if (c.eval_every < 0) throw Error("--eval-every", "must be >= 0");
+  if (c.zo.weight_decay < 0) throw Error("--weight-decay", "must be >= 0");
+  if (c.task.max_len < 2) throw Error("--max-len", "must be at least 2");
+  for (const std::string& path : {c.train_data, c.eval_data}) {
+    std::error_code error;
+    if (!path.empty() && !fs::is_regular_file(path, error)) throw Error(path, "no such file");
+  }
+}
+
+std::string absolute(const std::string& path) {
+  std::error_code error;
+  const fs::path p = fs::absolute(path, error);
+  return error ? path : p.lexically_normal().string();
+}
+
 }  // namespace
 
-std::string run_config_json(const RunConfig& c) {
-  json task = {{"kind", c.task.kind == TaskKind::kLm ? "lm" : "classification"},
-               {"template", c.task.template_text},
-               {"labels", c.task.labels},
-               {"label_field", c.task.label_field},
-               {"text_field", c.task.text_field},
-               {"max_len", c.task.max_len}};
-  json j = {{"format", "pocket-run"},
-            {"version", kRunFormatVersion},
-            {"run_id", c.run_id},
-            {"base_model", c.base_model},
-            {"base_fingerprint", c.base_fingerprint},
-            {"train_data", c.train_data},
-            {"eval_data", c.eval_data},
-            {"train_fingerprint", c.train_fingerprint},
-            {"eval_fingerprint", c.eval_fingerprint},
-            {"task", task},
-            {"lr", c.lr},
-            {"eps", c.zo.eps},
-            {"weight_decay", c.zo.weight_decay},
-            {"master", c.zo.master_f32 ? "f32" : "f16"},
-            {"train", c.zo.train_patterns},
-            {"schedule", schedule_name(c.schedule)},
-            {"batch", c.batch},
-            {"steps", c.steps},
-            {"seed", std::to_string(c.seed)},
-            {"snapshot_every", c.snapshot_every},
-            {"eval_every", c.eval_every},
-            {"fsync", fsync_name(c.fsync)}};
+std::string run_config_json(const RunConfig& config) {
+  RunConfig c = config;
+  json j = {{"format", "pocket-run"}, {"version", kRunFormatVersion}};
+  JsonWriter writer{j};
+  visit(c, writer);
   return j.dump(2) + "\n";
 }
 
-RunConfig load_run_config(const std::string& run_dir) {
+RunConfig load_run_config(const std::string& run_dir, int oldest_version) {
   const std::string path = (fs::path(run_dir) / "meta.json").string();
   std::error_code error;
   if (!fs::exists(path, error)) throw Error(run_dir, "not a run directory (no meta.json)");
@@ -86,38 +129,21 @@ RunConfig load_run_config(const std::string& run_dir) {
   try {
     const json j = json::parse(read_text(path));
     if (j.at("format") != "pocket-run") throw Error(path, "not a pocket run's meta.json");
-    if (j.at("version") != kRunFormatVersion) {
-      throw Error(path, "run format version " + j.at("version").dump() + ", this pocket reads " +
+    const int version = j.at("version").get<int>();
+    if (version == 1 && oldest_version > 1) {
+      throw Error(path,
+                  "made by an older pocket (run format 1, with a model copy in RUN/model), which "
+                  "this pocket cannot resume, eval or export; rebuild its tuned model with `pocket "
+                  "replay " +
+                      j.value("base_model", std::string("BASE_MODEL")) + " " + run_dir +
+                      " OUT_DIR`");
+    }
+    if (version < oldest_version || version > kRunFormatVersion) {
+      throw Error(path, "run format version " + std::to_string(version) + ", this pocket reads " +
                             std::to_string(kRunFormatVersion));
     }
-    c.run_id = j.at("run_id");
-    c.base_model = j.at("base_model");
-    c.base_fingerprint = j.at("base_fingerprint");
-    c.train_data = j.at("train_data");
-    c.eval_data = j.at("eval_data");
-    c.train_fingerprint = j.at("train_fingerprint");
-    c.eval_fingerprint = j.at("eval_fingerprint");
-    const json& t = j.at("task");
-    c.task.kind = t.at("kind") == "lm" ? TaskKind::kLm : TaskKind::kClassification;
-    c.task.template_text = t.at("template");
-    c.task.labels = t.at("labels");
-    c.task.label_field = t.at("label_field");
-    c.task.text_field = t.at("text_field");
-    c.task.max_len = t.at("max_len");
-    c.lr = j.at("lr");
-    c.zo.eps = j.at("eps");
-    c.zo.weight_decay = j.at("weight_decay");
-    c.zo.master_f32 = j.at("master") == "f32";
-    c.zo.train_patterns = j.at("train").get<std::vector<std::string>>();
-    c.schedule = j.at("schedule") == "linear" ? Schedule::kLinear : Schedule::kConstant;
-    c.batch = j.at("batch");
-    c.steps = j.at("steps");
-    c.seed = std::stoull(j.at("seed").get<std::string>());
-    c.snapshot_every = j.at("snapshot_every");
-    c.eval_every = j.at("eval_every");
-    const std::string f = j.at("fsync");
-    c.fsync = f == "step" ? FsyncPolicy::kEveryStep
-                          : (f == "never" ? FsyncPolicy::kNever : FsyncPolicy::kAtSnapshots);
+    JsonReader reader{j, path};
+    visit(c, reader);
   } catch (const json::exception& e) {
     throw Error(path, std::string("broken: ") + e.what());
   } catch (const std::logic_error& e) {
@@ -131,8 +157,8 @@ bool is_run_dir(const std::string& path) {
   return fs::exists(fs::path(path) / "meta.json", error);
 }
 
-std::string run_model_dir(const std::string& run_dir) {
-  return (fs::path(run_dir) / "model").string();
+std::string run_journal_path(const std::string& run_dir) {
+  return (fs::path(run_dir) / "journal.bin").string();
 }
 
 std::uint64_t step_seed(std::uint64_t run_seed, std::int64_t t) {
@@ -147,10 +173,10 @@ float step_lr(const RunConfig& c, std::int64_t t) {
   return static_cast<float>(c.lr);
 }
 
-
 void check_run_data(const RunConfig& config) {
   const std::pair<const std::string*, const std::string*> files[] = {
-      {&config.train_data, &config.train_fingerprint}, {&config.eval_data, &config.eval_fingerprint}};
+      {&config.train_data, &config.train_fingerprint},
+      {&config.eval_data, &config.eval_fingerprint}};
   for (const auto& [path, fingerprint] : files) {
     if (path->empty()) continue;
     std::error_code error;
@@ -161,29 +187,63 @@ void check_run_data(const RunConfig& config) {
   }
 }
 
-void create_run(const std::string& run_dir, const RunConfig& config,
-                const std::function<void(const std::string&)>& say) {
+void check_run_base(const RunConfig& config, const Model& base) {
+  if (model_fingerprint(base.checkpoint()) != config.base_fingerprint) {
+    throw Error(config.base_model,
+                "is not the base model this run started from (fingerprint differs)");
+  }
+}
+
+RunConfig create_run(const std::string& run_dir, RunConfig c) {
+  check_settings(c);
+  c.base_model = absolute(c.base_model);
+  c.train_data = absolute(c.train_data);
+  if (!c.eval_data.empty()) c.eval_data = absolute(c.eval_data);
+  c.train_fingerprint = file_fingerprint(c.train_data);
+  c.eval_fingerprint = file_fingerprint(c.eval_data);
+  {
+    const Model base(c.base_model);
+    const auto tokenizer = load_tokenizer(c.base_model, base.config().model_type);
+    const Task task = make_task(c.task, *tokenizer, base.config());
+    load_dataset(c.train_data, task, *tokenizer);
+    if (!c.eval_data.empty()) load_dataset(c.eval_data, task, *tokenizer);
+    if (!c.zo.train_patterns.empty()) {
+      bool any = false;
+      for (const TensorSpec& spec : model_tensor_specs(base.config())) {
+        for (const std::string& pattern : c.zo.train_patterns) {
+          any = any || glob_match(pattern, spec.name);
+        }
+      }
+      if (!any) {
+        std::string list;
+        for (const std::string& pattern : c.zo.train_patterns) list += " '" + pattern + "'";
+        throw Error("--train", "no tensor of the model matches" + list);
+      }
+    }
+    c.base_fingerprint = model_fingerprint(base.checkpoint());
+  }
+  c.run_id = new_run_id(c.seed);
   std::error_code error;
   if (fs::exists(run_dir, error) &&
       !(fs::is_directory(run_dir, error) && fs::is_empty(run_dir, error))) {
     throw Error(run_dir, "already exists (resume it with --resume, or choose a new --out)");
   }
   create_directory_atomic(run_dir, [&](const std::string& temp) {
-    say("copying the base model into " + run_model_dir(run_dir) + " (the run's working copy)");
-    convert_checkpoint(config.base_model, run_model_dir(temp));
-    write_file_atomic((fs::path(temp) / "meta.json").string(), run_config_json(config));
+    write_file_atomic((fs::path(temp) / "meta.json").string(), run_config_json(c));
   });
+  return c;
 }
 
-std::int64_t restore_run(const std::string& run_dir, const RunConfig& config, ZoTuner& tuner,
-                         const std::vector<JournalRecord>& records,
-                         const std::function<void(const std::string&)>& say) {
+Restored restore_run(const std::string& run_dir, const RunConfig& config, ZoTuner& tuner,
+                     const std::vector<JournalRecord>& records,
+                     const std::function<void(const std::string&)>& say) {
+  Restored restored;
   const std::uint64_t last = records.empty() ? 0 : records.back().step;
+  restored.step = static_cast<std::int64_t>(last);
   std::vector<std::string> rejected;
   std::vector<SnapshotInfo> snapshots = valid_snapshots(run_dir, config.run_id, &rejected);
   for (const std::string& why : rejected) say("snapshot skipped: " + why);
   std::uint64_t from = 0;
-  bool restored = false;
   for (const SnapshotInfo& snap : snapshots) {
     if (snap.step > last) {
       say("snapshot " + snap.path + " is past the journal's last step " + std::to_string(last) +
@@ -209,24 +269,14 @@ std::int64_t restore_run(const std::string& run_dir, const RunConfig& config, Zo
       }
     }
     from = snap.step;
-    restored = true;
+    restored.snapshot_step = static_cast<std::int64_t>(from);
     say("restored the trainable tensors of step " + std::to_string(from) + " from " + snap.path);
     break;
   }
-  if (!restored) {
-    // No snapshot: the state before step 1 is the base model.
-    const Checkpoint base(config.base_model);
-    if (model_fingerprint(base) != config.base_fingerprint) {
-      throw Error(config.base_model,
-                  "is not the base model this run started from (fingerprint differs)");
-    }
-    for (ZoParam& p : tuner.params()) {
-      const TensorView* t = base.find(p.name);
-      std::memcpy(p.data, t->data, static_cast<std::size_t>(p.numel) * sizeof(fp16));
-      if (config.zo.master_f32) f16_to_f32(p.data, p.master.data(), p.master.size());
-    }
-    if (!records.empty()) say("no snapshot: starting from the base model");
-  }
+  // No snapshot: the state before step 1 is the base model, which the tuner's freshly mapped
+  // copy-on-write tensors (and masters, f32 of them) hold already.
+  if (restored.snapshot_step == 0 && !records.empty())
+    say("no snapshot: starting from the base model");
   tuner.refresh_small();
   std::int64_t replayed = 0;
   for (const JournalRecord& r : records) {
@@ -238,28 +288,27 @@ std::int64_t restore_run(const std::string& run_dir, const RunConfig& config, Zo
     say("replayed " + std::to_string(replayed) + " journalled update(s) after step " +
         std::to_string(from) + ", up to step " + std::to_string(last));
   }
-  return static_cast<std::int64_t>(last);
+  return restored;
 }
 
-std::int64_t read_clean_state(const std::string& run_dir) {
-  const std::string path = (fs::path(run_dir) / "state.json").string();
-  std::error_code error;
-  if (!fs::exists(path, error)) return -1;
-  try {
-    return json::parse(read_text(path)).at("step").get<std::int64_t>();
-  } catch (const std::exception&) {
-    return -1;
+void write_run_snapshot(const std::string& run_dir, std::int64_t step, const RunConfig& config,
+                        const ZoTuner& tuner) {
+  std::vector<SnapshotTensor> tensors;
+  for (const ZoParam& p : tuner.params()) {
+    SnapshotTensor s;
+    s.name = p.name;
+    s.dtype = Dtype::kF16;
+    s.shape = {p.numel};
+    s.data = p.data;
+    tensors.push_back(s);
+    if (config.zo.master_f32) {
+      s.name = "master." + p.name;
+      s.dtype = Dtype::kF32;
+      s.data = p.master.data();
+      tensors.push_back(s);
+    }
   }
-}
-
-void write_clean_state(const std::string& run_dir, std::int64_t step) {
-  write_file_atomic((fs::path(run_dir) / "state.json").string(),
-                    json{{"step", step}}.dump() + "\n");
-}
-
-void clear_clean_state(const std::string& run_dir) {
-  std::error_code error;
-  if (fs::remove(fs::path(run_dir) / "state.json", error)) fsync_directory(run_dir);
+  write_snapshot(run_dir, static_cast<std::uint64_t>(step), config.run_id, tensors);
 }
 
 }  // namespace pocket

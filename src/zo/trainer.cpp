@@ -11,7 +11,6 @@
 #include "zo/crash_point.h"
 #include "task/data_order.h"
 #include "zo/journal.h"
-#include "zo/progress.h"
 #include "zo/run_dir.h"
 #include "zo/run_log.h"
 #include "zo/snapshot.h"
@@ -38,58 +37,18 @@ std::string eval_text(const Task& task, const EvalResult& r) {
   return text;
 }
 
-void snapshot(const std::string& run_dir, std::int64_t t, const RunConfig& config,
-              const ZoTuner& tuner) {
-  std::vector<SnapshotTensor> tensors;
-  for (const ZoParam& p : tuner.params()) {
-    SnapshotTensor s;
-    s.name = p.name;
-    s.dtype = Dtype::kF16;
-    s.shape = {p.numel};
-    s.data = p.data;
-    tensors.push_back(s);
-    if (config.zo.master_f32) {
-      s.name = "master." + p.name;
-      s.dtype = Dtype::kF32;
-      s.data = p.master.data();
-      tensors.push_back(s);
-    }
-  }
-  write_snapshot(run_dir, static_cast<std::uint64_t>(t), config.run_id, tensors);
-}
-
 }  // namespace
 
-std::int64_t settle_run(const std::string& run_dir,
-                        const std::function<void(const std::string&)>& say) {
-  const RunConfig config = load_run_config(run_dir);
-  const std::vector<JournalRecord> records =
-      read_journal((fs::path(run_dir) / "journal.bin").string());
-  const std::int64_t last = records.empty() ? 0 : static_cast<std::int64_t>(records.back().step);
-  if (read_clean_state(run_dir) == last) return last;
-  say(run_dir + ": the working copy may hold an interrupted step; restoring it");
-  const std::string model_dir = run_model_dir(run_dir);
-  Model model(model_dir, /*writable=*/true);
-  const auto tokenizer = load_tokenizer(model_dir, model.config().model_type);
-  const Task task = make_task(config.task, *tokenizer, model.config());
-  // A one-example session: only the tensors and the update are needed here.
-  ZoTuner tuner(model, task, config.zo, 1, config.task.max_len);
-  clear_clean_state(run_dir);
-  const std::int64_t step = restore_run(run_dir, config, tuner, records, say);
-  tuner.write_back();
-  write_clean_state(run_dir, step);
-  return step;
-}
-
-TuneSummary tune_run(const std::string& run_dir, const TuneUi& ui) {
+TuneSummary tune_run(const std::string& run_dir, const TuneEvents& events) {
   const RunConfig config = load_run_config(run_dir);
   check_run_data(config);
   auto say = [&](const std::string& line) {
-    if (!ui.quiet) std::fprintf(ui.out, "%s\n", line.c_str());
+    if (events.on_message) events.on_message(line);
   };
-  const std::string model_dir = run_model_dir(run_dir);
-  Model model(model_dir, /*writable=*/true);
-  const auto tokenizer = load_tokenizer(model_dir, model.config().model_type);
+  // The base mapped copy-on-write: updates live in this process's memory, never in its files.
+  Model model(config.base_model, /*writable=*/true);
+  check_run_base(config, model);
+  const auto tokenizer = load_tokenizer(config.base_model, model.config().model_type);
   const Task task = make_task(config.task, *tokenizer, model.config());
   const Dataset train = load_dataset(config.train_data, task, *tokenizer);
   Dataset eval;
@@ -109,16 +68,15 @@ TuneSummary tune_run(const std::string& run_dir, const TuneUi& ui) {
   }
   ZoTuner tuner(model, task, config.zo, batch, std::max(train.longest, eval.longest));
 
-  Journal journal((fs::path(run_dir) / "journal.bin").string());
+  Journal journal(run_journal_path(run_dir));
   if (journal.dropped_tail() > 0) {
     say("journal.bin: dropped a torn last record (" + std::to_string(journal.dropped_tail()) +
         " bytes) left by a crash");
   }
-  // From here on the working copy may change: it is no longer known to be clean.
-  clear_clean_state(run_dir);
-  std::int64_t start = 0;
-  if (!journal.records().empty())
-    start = restore_run(run_dir, config, tuner, journal.records(), say);
+  Restored restored;
+  if (!journal.records().empty()) restored = restore_run(run_dir, config, tuner, journal.records(), say);
+  const std::int64_t start = restored.step;
+  std::int64_t snapshotted = restored.snapshot_step;
 
   TuneSummary summary;
   summary.first_step = start;
@@ -132,6 +90,7 @@ TuneSummary tune_run(const std::string& run_dir, const TuneUi& ui) {
   auto eval_point = [&](std::int64_t t) {
     const EvalResult r = tuner.evaluate(eval);
     log.eval({t, task.options.kind == TaskKind::kLm ? r.loss : r.accuracy(), metric});
+    if (events.on_eval) events.on_eval(t, r);
     return r;
   };
   if (start == 0) {
@@ -175,7 +134,7 @@ TuneSummary tune_run(const std::string& run_dir, const TuneUi& ui) {
   DataOrder order(n_train, config.seed);
   std::vector<std::int64_t> index(static_cast<std::size_t>(batch));
   {
-    Progress progress(config.steps, start + 1, ui.quiet, ui.out, ui.terminal);
+    if (events.on_begin) events.on_begin(start + 1, config.steps);
     const auto began = std::chrono::steady_clock::now();
     for (std::int64_t t = start + 1; t <= config.steps; ++t) {
       order.batch(t, batch, index.data());
@@ -204,21 +163,23 @@ TuneSummary tune_run(const std::string& run_dir, const TuneUi& ui) {
         std::snprintf(text, sizeof text,
                       "step %lld rejected: L+ = %g, L- = %g (not finite); weights untouched",
                       static_cast<long long>(t), r.loss_plus, r.loss_minus);
-        progress.message(text);
+        say(text);
       }
       log.train({t, loss, ema, !r.accepted});
-      progress.update(t, ema);
+      if (events.on_step) events.on_step(t, ema, r.accepted);
       if (t % config.snapshot_every == 0 || t == config.steps) {
         journal.sync();  // a snapshot never gets ahead of the durable journal
-        snapshot(run_dir, t, config, tuner);
+        write_run_snapshot(run_dir, t, config, tuner);
+        snapshotted = t;
+        if (events.on_snapshot) events.on_snapshot(t);
         log.plot(title);
       }
       if (eval_due(t) && t != config.steps) {
         const EvalResult e = eval_point(t);
-        progress.message("step " + std::to_string(t) + ", eval: " + eval_text(task, e));
+        say("step " + std::to_string(t) + ", eval: " + eval_text(task, e));
       }
     }
-    progress.finish();
+    if (events.on_end) events.on_end();
     summary.seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count();
   }
@@ -228,9 +189,13 @@ TuneSummary tune_run(const std::string& run_dir, const TuneUi& ui) {
     say("after tuning, " + fs::path(config.eval_data).filename().string() + ": " +
         eval_text(task, summary.eval_after));
   }
-  tuner.write_back();
+  // A clean exit leaves the last step's snapshot: the tuned model for eval and export without a
+  // replay (a crash after the last journal record and before its snapshot left none).
   journal.sync();
-  write_clean_state(run_dir, config.steps);
+  if (snapshotted != config.steps) {
+    write_run_snapshot(run_dir, config.steps, config, tuner);
+    if (events.on_snapshot) events.on_snapshot(config.steps);
+  }
   log.event(nlohmann::json{{"event", "end"}, {"step", config.steps}}.dump());
   log.plot(title);
   summary.peak_rss = peak_rss_bytes();

@@ -153,12 +153,6 @@ void ZoTuner::apply_update(std::uint64_t step_seed, float g, float lr) {
   }
 }
 
-void ZoTuner::write_back() {
-  std::vector<std::string> names;
-  for (const ZoParam& p : params_) names.push_back(p.name);
-  model_.write_tensors_to_files(names);
-}
-
 void ZoTuner::refresh_small() {
   std::vector<float>& small = model_.small();
   for (const ZoParam& p : params_) {

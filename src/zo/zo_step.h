@@ -75,9 +75,6 @@ class ZoTuner {
   std::vector<ZoParam>& params() { return params_; }
   // Re-reads the fp32 copies of the vectors from the fp16 working copy (after a restore).
   void refresh_small();
-  // Writes the trainable tensors into the model directory's files (the model is mapped
-  // copy-on-write, so updates live in memory until then): at a clean exit, not per step.
-  void write_back();
   const Session& session() const { return *session_; }
 
  private:

@@ -59,10 +59,10 @@ TEST_CASE("cli: tune, eval, export and replay agree; errors are one line") {
   Result r = run("tune " + d + "/model --out " + d + "/run" + fill(kTuneArgs, d), tmp);
   REQUIRE_MESSAGE(r.status == 0, r.err);
   for (const char* f : {"meta.json", "journal.bin", "log.jsonl", "loss.csv", "loss.svg",
-                        "state.json", "snap-000000028.safetensors", "snap-000000030.safetensors",
-                        "model/config.json", "model/model.safetensors"}) {
+                        "snap-000000028.safetensors", "snap-000000030.safetensors"}) {
     CHECK_MESSAGE(std::filesystem::exists(d + "/run/" + f), f);
   }
+  CHECK_FALSE(std::filesystem::exists(d + "/run/model"));  // no copy of the model in a run
   CHECK_FALSE(std::filesystem::exists(d + "/run/snap-000000024.safetensors"));  // last two kept
   CHECK(std::filesystem::file_size(d + "/run/journal.bin") == 16 + 30 * 48);
   const std::string svg = slurp(d + "/run/loss.svg");
@@ -168,6 +168,97 @@ TEST_CASE("crash test: SIGKILL at random moments and inside journal, update and 
   CHECK(slurp(d + "/a/loss.csv") == slurp(d + "/b/loss.csv"));
   CHECK(kills == 3);
   CHECK(random_kills >= 5);
+}
+
+}  // namespace pocket
+
+namespace pocket {
+using namespace cli_test;
+
+namespace {
+
+std::uint64_t directory_bytes(const std::string& dir) {
+  std::uint64_t bytes = 0;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(dir)) {
+    if (e.is_regular_file()) bytes += e.file_size();
+  }
+  return bytes;
+}
+
+}  // namespace
+
+TEST_CASE("cli: a run holds no model copy; a crashed run exports as the whole run; old runs and changed bases are refused") {
+  SKIP_WITHOUT_POCKET();
+  test::TempDir tmp;
+  const std::string d = tmp.path();
+  REQUIRE(run("init --arch opt --shape tiny --seed 5 " + d + "/model", tmp).status == 0);
+  write_task(d + "/train.jsonl", 24, 0);
+  write_task(d + "/dev.jsonl", 12, 1);
+  const std::string subset = " --train '*.layers.0.fc1.weight' --master f32";
+  Result r = run("tune " + d + "/model --out " + d + "/a" + fill(kTuneArgs, d) + subset, tmp);
+  REQUIRE_MESSAGE(r.status == 0, r.err);
+  // The run: meta, journal, logs and two snapshots of the fc1 matrices (fp16 + fp32 masters).
+  for (const auto& e : std::filesystem::directory_iterator(d + "/a")) {
+    CHECK_MESSAGE(e.is_regular_file(), e.path().string());
+  }
+  std::uint64_t trained = 0;
+  for (const auto& e : std::filesystem::directory_iterator(d + "/a")) {
+    if (e.path().extension() == ".safetensors") trained += e.file_size();
+  }
+  CHECK(directory_bytes(d + "/a") < trained + 64 * 1024);
+  CHECK(directory_bytes(d + "/a") < directory_bytes(d + "/model"));
+
+  // Killed after the journal record of the last step, inside its update: no snapshot of step 30.
+  // export and eval restore snapshot 28 and replay steps 29 and 30, and agree with the clean run
+  // and with replay, byte for byte.
+  setenv("POCKET_CRASH_AT", "update:30", 1);
+  r = run("tune " + d + "/model --out " + d + "/b" + fill(kTuneArgs, d) + subset, tmp);
+  unsetenv("POCKET_CRASH_AT");
+  REQUIRE(r.status != 0);
+  CHECK_FALSE(std::filesystem::exists(d + "/b/snap-000000030.safetensors"));
+  REQUIRE(run("export " + d + "/a " + d + "/a-out", tmp).status == 0);
+  r = run("export " + d + "/b " + d + "/b-out", tmp);
+  REQUIRE_MESSAGE(r.status == 0, r.err);
+  CHECK_MESSAGE(r.err.find("replayed 2 journalled update(s) after step 28") != std::string::npos,
+                r.err);
+  REQUIRE(run("replay " + d + "/model " + d + "/b " + d + "/b-replay", tmp).status == 0);
+  const std::string tuned = slurp(d + "/a-out/model.safetensors");
+  CHECK(slurp(d + "/b-out/model.safetensors") == tuned);
+  CHECK(slurp(d + "/b-replay/model.safetensors") == tuned);
+  CHECK(tuned != slurp(d + "/model/model.safetensors"));
+  const std::string eval = " --data " + d + "/dev.jsonl --json --quiet";
+  const Result ea = run("eval " + d + "/a" + eval, tmp);
+  const Result eb = run("eval " + d + "/b" + eval, tmp);
+  const Result eo = run("eval " + d + "/a-out" + eval, tmp);
+  REQUIRE_MESSAGE(ea.status == 0, ea.err);
+  CHECK(ea.out == eb.out);
+  CHECK(ea.out == eo.out);
+  // eval and export read a run, never write it: b still resumes to the end, then has snapshot 30.
+  REQUIRE(run("tune --resume " + d + "/b --quiet", tmp).status == 0);
+  CHECK(std::filesystem::exists(d + "/b/snap-000000030.safetensors"));
+  CHECK(slurp(d + "/a/journal.bin").substr(16) == slurp(d + "/b/journal.bin").substr(16));
+
+  // A run of an older pocket (format 1: meta.json version 1, a model copy in RUN/model): resume,
+  // eval and export say so in one line and name the way out; replay still reads it.
+  std::filesystem::copy(d + "/a", d + "/old");
+  {
+    std::string meta = slurp(d + "/old/meta.json");
+    meta.replace(meta.find("\"version\": 2"), 12, "\"version\": 1");
+    std::ofstream(d + "/old/meta.json") << meta;
+  }
+  check_one_line_error(run("tune --resume " + d + "/old", tmp), "older pocket");
+  check_one_line_error(run("eval " + d + "/old" + eval, tmp), "pocket replay");
+  check_one_line_error(run("export " + d + "/old " + d + "/old-out", tmp), "older pocket");
+  REQUIRE(run("replay " + d + "/model " + d + "/old " + d + "/old-replay", tmp).status == 0);
+  CHECK(slurp(d + "/old-replay/model.safetensors") == tuned);
+
+  // A base model that changed since the run started: refused, naming the base directory.
+  REQUIRE(run("init --arch opt --shape tiny --seed 6 " + d + "/other", tmp).status == 0);
+  std::filesystem::copy_file(d + "/other/model.safetensors", d + "/model/model.safetensors",
+                             std::filesystem::copy_options::overwrite_existing);
+  check_one_line_error(run("export " + d + "/a " + d + "/c-out", tmp), "not the base model");
+  check_one_line_error(run("tune --resume " + d + "/b", tmp), d + "/model");
+  check_one_line_error(run("eval " + d + "/a" + eval, tmp), "fingerprint differs");
 }
 
 }  // namespace pocket
