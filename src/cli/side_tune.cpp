@@ -3,8 +3,6 @@
 // reads go to the server, quantized; the trained side network comes back into RUN/side.safetensors.
 #include <unistd.h>
 
-#include <chrono>
-#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <string>
@@ -23,25 +21,14 @@
 #include "side/act_codec.h"
 #include "side/auth.h"
 #include "side/model_checksum.h"
-#include "side/side_capture.h"
-#include "side/side_client.h"
-#include "task/batch.h"
-#include "task/data_order.h"
+#include "side/side_upload.h"
 #include "task/evaluate.h"
-#include "zo/progress.h"
-#include "zo/run_dir.h"
 #include "task/task.h"
 
 namespace pocket {
 namespace {
 
 namespace fs = std::filesystem;
-using Clock = std::chrono::steady_clock;
-
-double seconds_since(Clock::time_point t) {
-  return std::chrono::duration<double>(Clock::now() - t).count();
-}
-
 // Removes a directory at scope exit unless told to keep it.
 struct RemoveUnlessKept {
   std::string dir;
@@ -52,16 +39,6 @@ struct RemoveUnlessKept {
     fs::remove_all(dir, ec);
   }
 };
-
-// The positions of the builder's current batch that the loss reads, with their targets.
-void loss_positions(const BatchBuilder& b, bool lm, std::vector<CapturePosition>* out) {
-  out->clear();
-  if (lm) {
-    for (const ScoreTerm& t : b.terms()) out->push_back({b.rows()[t.row], t.slot, t.token});
-    return;
-  }
-  for (std::int64_t e = 0; e < b.n_examples(); ++e) out->push_back({b.rows()[e], e, b.labels()[e]});
-}
 
 }  // namespace
 
@@ -193,122 +170,38 @@ int cmd_side_tune(int argc, char** argv) {
   // resume: a new side-tune starts a new job).
   RemoveUnlessKept run_dir{out};
 
-  // Example order on the wire: the training examples shuffled (epoch 0 of the server trains in
-  // arrival order), then the dev examples in file order.
-  std::vector<std::int64_t> order(static_cast<std::size_t>(n_train));
-  DataOrder(n_train, static_cast<std::uint64_t>(seed)).permutation(0, order.data());
-  BatchBuilder builder(t, batch, std::max(train.longest, dev.longest));
-  SessionLimits limits = task_session_limits(builder, 1);
-  Session session(model, limits);
-  SideCapture capture(config.n_layers + 1, config.hidden, static_cast<int>(act_bits));
-  session.set_observer(&capture);
-  std::vector<CapturePosition> positions;
-  std::vector<std::int64_t> index(static_cast<std::size_t>(batch));
-
-  SideClient client(co, say);
-  const Clock::time_point start = Clock::now();
-  double forward_s = 0.0;
-  std::int64_t forwards = 0;  // examples through the backbone (more than n_total after a restart)
-  std::int64_t cursor = client.begin_upload();
-  say("side-tune: connected to " + server + "; " + std::to_string(n_train) + " train + " +
-      std::to_string(n_dev) + " dev examples, " + std::to_string(config.n_layers + 1) +
-      " states x " + std::to_string(config.hidden) + " at " + std::to_string(act_bits) +
-      " bits per position");
-  if (cursor > 0) say("the server already holds " + std::to_string(cursor) + " examples");
-  Clock::time_point last_report = Clock::now();
-  while (true) {
-    bool restarted = false;
-    for (std::int64_t first = cursor; first < n_train + n_dev;) {
-      // Batches never mix the two files: a batch ends at the train/dev boundary.
-      const bool in_train = first < n_train;
-      const std::int64_t end = std::min(first + batch, in_train ? n_train : n_train + n_dev);
-      const std::int64_t n = end - first;
-      for (std::int64_t i = 0; i < n; ++i) {
-        index[static_cast<std::size_t>(i)] = in_train ? order[static_cast<std::size_t>(first + i)] : first + i - n_train;
-      }
-      builder.build(in_train ? train : dev, index.data(), n);
-      loss_positions(builder, lm, &positions);
-      std::string payload;
-      capture.begin(static_cast<std::uint64_t>(first), n, positions, &payload);
-      const Clock::time_point f0 = Clock::now();
-      session.forward(builder.batch(), builder.rows(), 0, nullptr);
-      forward_s += seconds_since(f0);
-      forwards += n;
-      if (!client.submit(first, n, std::move(payload))) {
-        cursor = client.restart_point();
-        restarted = true;
-        break;
-      }
-      first = end;
-      if (seconds_since(last_report) > 2.0) {
-        say("sent " + std::to_string(first) + " of " + std::to_string(n_train + n_dev) + " examples");
-        last_report = Clock::now();
-      }
-    }
-    if (restarted) continue;
-    const std::optional<std::int64_t> again = client.end_upload();
-    if (again) {
-      cursor = *again;
-      continue;
-    }
-    const double upload_s = seconds_since(start);
-    char held[128];
-    std::snprintf(held, sizeof held, "all %lld examples held by the server after %.1f s; training",
-                  static_cast<long long>(n_train + n_dev), upload_s);
-    say(held);
-    double shown_acc = NAN;
-    last_report = Clock::now() - std::chrono::seconds(10);
-    const std::string side_path = out + "/side.safetensors";
-    const bool received = client.receive_result(side_path, [&](const msg::Progress& p) {
-      const bool new_eval = std::isfinite(p.dev_accuracy) && p.dev_accuracy != shown_acc;
-      if (!new_eval && seconds_since(last_report) < 2.0 && p.step != p.total_steps) return;
-      char line[160];
-      std::snprintf(line, sizeof line, "server: step %llu/%llu (epoch %u)  loss %.4f%s",
-                    static_cast<unsigned long long>(p.step),
-                    static_cast<unsigned long long>(p.total_steps), p.epoch + 1, p.train_loss,
-                    std::isfinite(p.dev_accuracy)
-                        ? ("  dev accuracy " + std::to_string(p.dev_accuracy).substr(0, 6)).c_str()
-                        : "");
-      say(line);
-      shown_acc = p.dev_accuracy;
-      last_report = Clock::now();
-    });
-    if (!received) {
-      cursor = client.restart_point();
-      continue;
-    }
-    const double total_s = seconds_since(start);
-    const SideTraffic& tr = client.traffic();
-    const double per_example = tr.examples > 0 ? static_cast<double>(tr.example_bytes) / tr.examples : 0.0;
-    const double payload_floor = static_cast<double>((config.n_layers + 1) * config.hidden) * act_bits / 8.0;
-    nlohmann::json r = {{"examples", n_train + n_dev},
-                        {"forwarded_examples", forwards},
-                        {"bytes_per_example", per_example},
-                        {"state_bytes_per_example", payload_floor},
-                        {"example_bytes", tr.example_bytes},
-                        {"other_bytes", tr.other_bytes},
-                        {"reconnects", tr.reconnects},
-                        {"forward_seconds", forward_s},
-                        {"upload_seconds", upload_s},
-                        {"total_seconds", total_s},
-                        {"peak_rss_bytes", peak_rss_bytes()},
-                        {"arena_bytes", session.arena_bytes()}};
-    write_file_atomic(out + "/result.json", r.dump(2) + "\n");
-    std::fprintf(stderr,
-                 "side network: %s\n"
-                 "sent %.0f bytes per example (%lld states x %lld at %lld bits = %.0f bytes + "
-                 "scales and header), %lld reconnect(s)\n"
-                 "device: forward %.2f s for %lld examples (%.2f ms each), upload done at %.1f s, "
-                 "all done at %.1f s; peak RSS %s (activation arena %s)\n",
-                 side_path.c_str(), per_example, static_cast<long long>(config.n_layers + 1),
-                 static_cast<long long>(config.hidden), static_cast<long long>(act_bits),
-                 payload_floor, static_cast<long long>(tr.reconnects), forward_s,
-                 static_cast<long long>(forwards), 1e3 * forward_s / std::max<std::int64_t>(forwards, 1),
-                 upload_s, total_s, format_bytes(peak_rss_bytes()).c_str(),
-                 format_bytes(session.arena_bytes()).c_str());
-    run_dir.keep = true;
-    return 0;
-  }
+  const std::string side_path = out + "/side.safetensors";
+  const SideUploadReport report = side_upload(model, t, train, dev, co, side_path, say);
+  const SideTraffic& tr = report.traffic;
+  const double per_example = tr.examples > 0 ? static_cast<double>(tr.example_bytes) / tr.examples : 0.0;
+  const double payload_floor = static_cast<double>((config.n_layers + 1) * config.hidden) * act_bits / 8.0;
+  nlohmann::json r = {{"examples", n_train + n_dev},
+                      {"forwarded_examples", report.forwarded},
+                      {"bytes_per_example", per_example},
+                      {"state_bytes_per_example", payload_floor},
+                      {"example_bytes", tr.example_bytes},
+                      {"other_bytes", tr.other_bytes},
+                      {"reconnects", tr.reconnects},
+                      {"forward_seconds", report.forward_seconds},
+                      {"upload_seconds", report.upload_seconds},
+                      {"total_seconds", report.total_seconds},
+                      {"peak_rss_bytes", peak_rss_bytes()},
+                      {"arena_bytes", report.arena_bytes}};
+  write_file_atomic(out + "/result.json", r.dump(2) + "\n");
+  std::fprintf(stderr,
+               "side network: %s\n"
+               "sent %.0f bytes per example (%lld states x %lld at %lld bits = %.0f bytes + "
+               "scales and header), %lld reconnect(s)\n"
+               "device: forward %.2f s for %lld examples (%.2f ms each), upload done at %.1f s, "
+               "all done at %.1f s; peak RSS %s (activation arena %s)\n",
+               side_path.c_str(), per_example, static_cast<long long>(config.n_layers + 1),
+               static_cast<long long>(config.hidden), static_cast<long long>(act_bits),
+               payload_floor, static_cast<long long>(tr.reconnects), report.forward_seconds,
+               static_cast<long long>(report.forwarded), 1e3 * report.forward_seconds / std::max<std::int64_t>(report.forwarded, 1),
+               report.upload_seconds, report.total_seconds, format_bytes(peak_rss_bytes()).c_str(),
+               format_bytes(report.arena_bytes).c_str());
+  run_dir.keep = true;
+  return 0;
 }
 
 }  // namespace pocket
