@@ -18,7 +18,6 @@
 #include "io/memory_stats.h"
 #include "model/model.h"
 #include "task/evaluate.h"
-#include "zo/progress.h"
 #include "zo/run_dir.h"
 #include "zo/run_state.h"
 
