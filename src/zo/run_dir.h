@@ -1,7 +1,8 @@
 // A tuning run's directory (DESIGN.md, "Run directory"), format 2:
 //
 //   RUN/meta.json         format, run id, base model path + fingerprint, data, every
-//   hyper-parameter RUN/journal.bin       one checksummed record per step (journal.h)
+//                         hyper-parameter
+//   RUN/journal.bin       one checksummed record per step (journal.h)
 //   RUN/snap-<t>.safetensors   the trainable tensors (and fp32 masters) after step t (snapshot.h);
 //                         the last two are kept, and a clean exit leaves one of the last step
 //   RUN/log.jsonl, loss.csv, loss.svg   (run_log.h)
