@@ -31,8 +31,8 @@ struct Shape {
 
 // (N, K) = (out_features, in_features) of each model's Linear layers.
 const Shape kShapes[] = {
-    {"opt-125m", 768, 768},      {"opt-125m", 3072, 768},     {"opt-125m", 768, 3072},
-    {"opt-1.3b", 2048, 2048},    {"opt-1.3b", 8192, 2048},    {"opt-1.3b", 2048, 8192},
+    {"opt-125m", 768, 768},        {"opt-125m", 3072, 768},       {"opt-125m", 768, 3072},
+    {"opt-1.3b", 2048, 2048},      {"opt-1.3b", 8192, 2048},      {"opt-1.3b", 2048, 8192},
     {"roberta-large", 1024, 1024}, {"roberta-large", 4096, 1024}, {"tinyllama", 5632, 2048},
 };
 const int kMs[] = {1, 16, 128, 512};
@@ -59,7 +59,9 @@ void usage() {
       "  --reps     timed repetitions per measurement, median reported (default 5)\n");
 }
 
-double gflops(double M, double N, double K, double seconds) { return 2 * M * N * K / seconds / 1e9; }
+double gflops(double M, double N, double K, double seconds) {
+  return 2 * M * N * K / seconds / 1e9;
+}
 
 }  // namespace
 
@@ -143,29 +145,42 @@ int main(int argc, char** argv) {
         x2[i] = -x[i];
       }
       std::vector<float> y(static_cast<std::size_t>(M) * N), y2(y.size());
+      const WeightView wv{WeightFormat::kF16, w.data(), nullptr, N, K, K};
+      const GemmStream plain[1] = {{x.data(), y.data(), nullptr}};
+      const GemmStream pair[2] = {{x.data(), y.data(), nullptr}, {x2.data(), y2.data(), nullptr}};
       for (std::size_t ti = 0; ti < thread_counts.size(); ++ti) {
         const int T = thread_counts[ti];
         set_num_threads(T);
         Result r{s.model, M, N, K, T};
-        r.pocket = gflops(M, N, K, bench::median_seconds([&] {
-                            gemm_f16w(M, N, K, x.data(), K, w.data(), K, y.data(), N);
-                          }, reps, min_seconds));
-        const GemmPerturbation pert{z_key(1, fnv1a64("bench.weight")), 1e-3f, 0};
-        r.perturbed = 2 * gflops(M, N, K, bench::median_seconds([&] {
-                                   gemm_f16w_two_stream(M, N, K, x.data(), x2.data(), K, w.data(),
-                                                        K, y.data(), y2.data(), N, pert);
-                                 }, reps, min_seconds));
+        r.pocket =
+            gflops(M, N, K,
+                   bench::median_seconds([&] { gemm(M, wv, 1, plain, K, N); }, reps, min_seconds));
+        WeightPerturbation pert;
+        pert.streams = 2;
+        pert.key[0] = pert.key[1] = z_key(1, fnv1a64("bench.weight"));
+        pert.scale[0] = 1e-3f;
+        pert.scale[1] = -1e-3f;
+        r.perturbed =
+            2 * gflops(M, N, K,
+                       bench::median_seconds([&] { gemm(M, wv, 2, pair, K, N, {}, &pert); }, reps,
+                                             min_seconds));
 #if defined(POCKET_HAVE_OPENBLAS)
         openblas_set_num_threads(T);
-        r.openblas = gflops(M, N, K, bench::median_seconds([&] {
-                              cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, 1.0f,
-                                          x.data(), K, w32.data(), K, 0.0f, y.data(), N);
-                            }, reps, min_seconds));
+        r.openblas = gflops(M, N, K,
+                            bench::median_seconds(
+                                [&] {
+                                  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K,
+                                              1.0f, x.data(), K, w32.data(), K, 0.0f, y.data(), N);
+                                },
+                                reps, min_seconds));
         if (M == 1) {
-          r.gemv = gflops(M, N, K, bench::median_seconds([&] {
-                            cblas_sgemv(CblasRowMajor, CblasNoTrans, N, K, 1.0f, w32.data(), K,
-                                        x.data(), 1, 0.0f, y.data(), 1);
-                          }, reps, min_seconds));
+          r.gemv = gflops(M, N, K,
+                          bench::median_seconds(
+                              [&] {
+                                cblas_sgemv(CblasRowMajor, CblasNoTrans, N, K, 1.0f, w32.data(), K,
+                                            x.data(), 1, 0.0f, y.data(), 1);
+                              },
+                              reps, min_seconds));
         }
 #endif
         results.push_back(r);
@@ -190,12 +205,16 @@ int main(int argc, char** argv) {
     out["peak_gflops"] = peak;
     out["results"] = nlohmann::json::array();
     for (const Result& r : results) {
-      nlohmann::json j = {{"model", r.model},         {"M", r.M},
-                          {"N", r.N},                 {"K", r.K},
-                          {"threads", r.threads},     {"pocket_gflops", r.pocket},
+      nlohmann::json j = {{"model", r.model},
+                          {"M", r.M},
+                          {"N", r.N},
+                          {"K", r.K},
+                          {"threads", r.threads},
+                          {"pocket_gflops", r.pocket},
                           {"pocket_perturbed_gflops", r.perturbed}};
       j["openblas_gflops"] = r.openblas >= 0 ? nlohmann::json(r.openblas) : nlohmann::json();
-      if (r.M == 1) j["openblas_gemv_gflops"] = r.gemv >= 0 ? nlohmann::json(r.gemv) : nlohmann::json();
+      if (r.M == 1)
+        j["openblas_gemv_gflops"] = r.gemv >= 0 ? nlohmann::json(r.gemv) : nlohmann::json();
       out["results"].push_back(j);
     }
     std::printf("%s\n", out.dump(1).c_str());

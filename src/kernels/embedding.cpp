@@ -84,18 +84,19 @@ void embedding_gather(const fp16* table, std::int64_t vocab, std::int64_t d,
 
 void embedding_gather_perturbed_ref(const fp16* table, std::int64_t vocab, std::int64_t d,
                                     const std::int32_t* ids, std::int64_t n, const float* addend,
-                                    float* out, const GemmPerturbation& p) {
-  if (p.scale == 0.0f) {
+                                    float* out, std::uint64_t z_key, float scale,
+                                    std::int64_t index_base) {
+  if (scale == 0.0f) {
     embedding_gather_ref(table, vocab, d, ids, n, addend, out);
     return;
   }
   check_embedding_args(table, vocab, d, ids, n, out);
-  assert(p.index_base >= 0);
+  assert(index_base >= 0);
   for (std::int64_t i = 0; i < n; ++i) {
     const std::int64_t r = ids[i];
     for (std::int64_t j = 0; j < d; ++j) {
-      const std::uint64_t index = static_cast<std::uint64_t>(p.index_base + r * d + j);
-      const float sz = p.scale * z_sign(p.z_key, index);
+      const std::uint64_t index = static_cast<std::uint64_t>(index_base + r * d + j);
+      const float sz = scale * z_sign(z_key, index);
       const float e = f16_to_f32_scalar(table[r * d + j]) + sz;
       out[i * d + j] = addend ? e + addend[i * d + j] : e;
     }
@@ -104,19 +105,20 @@ void embedding_gather_perturbed_ref(const fp16* table, std::int64_t vocab, std::
 
 void embedding_gather_perturbed(const fp16* table, std::int64_t vocab, std::int64_t d,
                                 const std::int32_t* ids, std::int64_t n, const float* addend,
-                                float* out, const GemmPerturbation& p) {
-  if (p.scale == 0.0f) {
+                                float* out, std::uint64_t z_key, float scale,
+                                std::int64_t index_base) {
+  if (scale == 0.0f) {
     embedding_gather(table, vocab, d, ids, n, addend, out);
     return;
   }
   check_embedding_args(table, vocab, d, ids, n, out);
-  assert(p.index_base >= 0);
+  assert(index_base >= 0);
   parallel_rows(n, 2 * d, [&](std::int64_t begin, std::int64_t end) {
     for (std::int64_t i = begin; i < end; ++i) {
       const std::int64_t r = ids[i];
-      ZBitReader bits(p.z_key, static_cast<std::uint64_t>(p.index_base + r * d));
-      gather_row_perturbed(table + r * d, addend ? addend + i * d : nullptr, out + i * d, d,
-                           p.scale, bits);
+      ZBitReader bits(z_key, static_cast<std::uint64_t>(index_base + r * d));
+      gather_row_perturbed(table + r * d, addend ? addend + i * d : nullptr, out + i * d, d, scale,
+                           bits);
     }
   });
 }

@@ -4,7 +4,6 @@
 #include <cstdint>
 
 #include "kernels/fp16.h"
-#include "kernels/gemm.h"
 
 namespace pocket {
 
@@ -19,16 +18,18 @@ void embedding_gather(const fp16* table, std::int64_t vocab, std::int64_t d,
 // The gather of one ZO stream, the table read as P + c·z without writing it (src/zo/README.md:
 // "embedding rows are perturbed as they are gathered"):
 //
-//   out[i,j] = (f32(table[ids[i], j]) + p.scale · z[p.index_base + ids[i]·d + j]) (+ addend[i,j])
+//   out[i,j] = (f32(table[ids[i], j]) + scale · z[index_base + ids[i]·d + j]) (+ addend[i,j])
 //
-// z = z_sign(p.z_key, ·) (zrng.h), so row r of the table takes z[r·d + j] whichever position
+// z = z_sign(z_key, ·) (zrng.h), so row r of the table takes z[r·d + j] whichever position
 // gathers it. Each + is its own fp32 rounding, in the order written (scale·z = ±scale is exact).
-// p.scale == 0 is the plain gather, bit for bit (no add at all, so a -0 entry stays -0).
+// scale == 0 is the plain gather, bit for bit (no add at all, so a -0 entry stays -0).
 void embedding_gather_perturbed_ref(const fp16* table, std::int64_t vocab, std::int64_t d,
                                     const std::int32_t* ids, std::int64_t n, const float* addend,
-                                    float* out, const GemmPerturbation& p);
+                                    float* out, std::uint64_t z_key, float scale,
+                                    std::int64_t index_base);
 void embedding_gather_perturbed(const fp16* table, std::int64_t vocab, std::int64_t d,
                                 const std::int32_t* ids, std::int64_t n, const float* addend,
-                                float* out, const GemmPerturbation& p);
+                                float* out, std::uint64_t z_key, float scale,
+                                std::int64_t index_base);
 
 }  // namespace pocket

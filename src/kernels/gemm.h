@@ -1,12 +1,13 @@
-// GEMM with fp16 weights:  Y[M,N] = X[M,K] · W[N,K]ᵀ (+ bias[N]) (+ Y if accumulating)
+// GEMM over a weight view:  Y[M,N] = X[M,K] · W[N,K]ᵀ (+ bias[N]) (+ Y if accumulating)
 //
-// W is a Hugging Face Linear weight (out_features × in_features, row-major fp16), used in place
-// from the memory-mapped checkpoint. X and Y are fp32; accumulation is fp32. Row strides (ldx,
-// ldw, ldy, in elements) let callers address slices, e.g. the q/k/v thirds of a fused output.
+// W is a Hugging Face Linear weight (out_features × in_features, row-major), read in place
+// through a WeightView (fp16 from the memory-mapped checkpoint, or fp32). X and Y are fp32;
+// accumulation is fp32. Row strides (ldx, ldw, ldy, in elements) let callers address slices, e.g.
+// the q/k/v thirds of a fused output.
 //
-// The perturbed forms evaluate the GEMM with W + c·z without ever writing W: the packer that
-// converts W to fp32 panels adds c·z on the way (z: DESIGN.md, zrng.h). The two-stream form is
-// MeZO's pair of evaluations, Y₊ = X₊(W+εz)ᵀ and Y₋ = X₋(W−εz)ᵀ, reading each W tile once.
+// Perturbed streams evaluate the GEMM with W + c·z without ever writing W: the packer that
+// converts W to fp32 panels adds c·z on the way (z: DESIGN.md, zrng.h). S streams read each W
+// tile once: MeZO's pair Y₊ = X₊(W+εz)ᵀ, Y₋ = X₋(W−εz)ᵀ is S = 2 with one key.
 //
 // Results are bit-identical for any thread count (work is split over N, never over K) and
 // depend on the kernel (SIMD path) only through the order of the fp32 sums.
@@ -16,47 +17,38 @@
 
 #include "kernels/fp16.h"
 #include "kernels/gemm_kernel.h"
+#include "kernels/weight_view.h"
 
 namespace pocket {
 
-// W'[n,k] = W[n,k] + scale · z[index_base + n·ldw + k], z = ±1 from (z_key) as in zrng.h:
-// the flat index is the element's row-major index within the tensor that W points into.
-struct GemmPerturbation {
-  std::uint64_t z_key = 0;
-  float scale = 0.0f;
-  std::int64_t index_base = 0;
+// One stream of a call: its X (row stride ldx), its Y (row stride ldy) and its bias ([N] or null,
+// added once to every row; per stream because the caller perturbs biases too).
+struct GemmStream {
+  const float* x = nullptr;
+  float* y = nullptr;
+  const float* bias = nullptr;
 };
 
 struct GemmOptions {
-  const float* bias = nullptr;   // [N], added once to every row
-  bool accumulate = false;       // Y += X·Wᵀ (+bias) instead of Y = X·Wᵀ (+bias)
+  bool accumulate = false;             // Y += X·Wᵀ (+bias) instead of Y = X·Wᵀ (+bias)
   const GemmKernel* kernel = nullptr;  // nullptr: the compiled SIMD path (gemm_kernel_native)
 };
 
-void gemm_f16w(std::int64_t M, std::int64_t N, std::int64_t K, const float* x, std::int64_t ldx,
-               const fp16* w, std::int64_t ldw, float* y, std::int64_t ldy,
-               const GemmOptions& options = {}, const GemmPerturbation* perturbation = nullptr);
+// For s < n_streams (1 ≤ n_streams ≤ kMaxStreams):
+//   Y_s[M, N] = X_s[M, K] · W_sᵀ (+ bias_s) (+ Y_s if accumulating),   N = w.rows, K = w.cols
+// with W_s = W + z.scale[s]·z_{z.key[s]} as in weight_view.h (z null or z->streams = 0: W_s = W;
+// otherwise z->streams = n_streams). ldw = w.stride. Streams with equal keys share one
+// generation of z; a scale of 0 reads W itself. w.format is F16 or F32.
+void gemm(std::int64_t M, const WeightView& w, int n_streams, const GemmStream* streams,
+          std::int64_t ldx, std::int64_t ldy, const GemmOptions& options = {},
+          const WeightPerturbation* z = nullptr);
 
-// MeZO's two evaluations in one pass over W:
-//   y_plus  = x_plus ·(W + eps·z)ᵀ + bias_plus
-//   y_minus = x_minus·(W − eps·z)ᵀ + bias_minus
-// Biases are per stream because the caller perturbs them too (they are tiny). options.bias is
-// ignored; both streams share ldx and ldy.
-struct TwoStreamBias {
-  const float* plus = nullptr;
-  const float* minus = nullptr;
-};
-void gemm_f16w_two_stream(std::int64_t M, std::int64_t N, std::int64_t K, const float* x_plus,
-                          const float* x_minus, std::int64_t ldx, const fp16* w, std::int64_t ldw,
-                          float* y_plus, float* y_minus, std::int64_t ldy,
-                          const GemmPerturbation& perturbation, TwoStreamBias bias = {},
-                          const GemmOptions& options = {});
-
-// Scalar reference: the triple loop, each dot product summed in k order, with W' = W + c·z
-// materialised per element. The tests hold every fast path against it.
-void gemm_f16w_ref(std::int64_t M, std::int64_t N, std::int64_t K, const float* x,
-                   std::int64_t ldx, const fp16* w, std::int64_t ldw, float* y, std::int64_t ldy,
-                   const float* bias, bool accumulate, const GemmPerturbation* perturbation);
+// Scalar reference for one stream: the triple loop, each dot product summed in k order, with
+// W' = W + scale·z_key materialised per element (scale 0: W itself). The tests hold every fast
+// path against it.
+void gemm_ref(std::int64_t M, const WeightView& w, const GemmStream& stream, std::int64_t ldx,
+              std::int64_t ldy, bool accumulate, std::uint64_t z_key = 0, float scale = 0.0f,
+              std::int64_t index_base = 0);
 
 // Per-worker scratch the GEMM needs for (M, K) with the given kernel. Reserving it up front
 // (e.g. for the largest M of a model) means no GEMM call ever allocates.

@@ -16,6 +16,8 @@
 
 #include <cstdint>
 
+#include "kernels/weight_view.h"
+
 namespace pocket {
 
 // Stores one tile: y[i·ldy + j] = (accumulate ? y[i·ldy + j] : 0) + Σ_k xp[i,k]·wp[j,k]
@@ -28,22 +30,24 @@ inline constexpr int kGemmMaxMr = 8;
 
 // One row of block sizes. lanes: floats per vector; mr × nr: register tile; kc: K block (a
 // multiple of lanes; X and W panels of kc floats per row stay in L1/L2); mb: X rows packed per
-// block (the packed X block, mb × kc floats per stream, stays in L2).
+// block (the packed X block, mb × kc floats per stream, stays in L2); nc: W panels (of nr rows)
+// packed per block, all streams together (the packed W block, nc × nr × kc floats, stays in L2).
 struct GemmBlocking {
   const char* isa;
-  int lanes, mr, nr, kc, mb;
+  int lanes, mr, nr, kc, mb, nc;
 };
 
-//                                   isa       lanes mr nr  kc   mb
+//                                   isa       lanes mr nr  kc   mb   nc
 inline constexpr GemmBlocking kGemmBlocking[] = {
-    {"avx512", 16, 4, 6, 1024, 256},
-    {"avx2", 8, 3, 4, 512, 252},
-    {"neon", 4, 4, 6, 256, 256},
-    {"scalar", 1, 4, 4, 256, 256},
+    {"avx512", 16, 4, 6, 1024, 256, 32},
+    {"avx2", 8, 3, 4, 512, 252, 64},
+    {"neon", 4, 4, 6, 256, 256, 64},
+    {"scalar", 1, 4, 4, 256, 256, 64},
 };
 
 constexpr bool blocking_is_valid(const GemmBlocking& b) {
-  return b.mr >= 1 && b.mr <= kGemmMaxMr && b.kc % b.lanes == 0 && b.mb % b.mr == 0;
+  return b.mr >= 1 && b.mr <= kGemmMaxMr && b.kc % b.lanes == 0 && b.mb % b.mr == 0 &&
+         b.nc >= kMaxStreams;
 }
 static_assert(blocking_is_valid(kGemmBlocking[0]) && blocking_is_valid(kGemmBlocking[1]) &&
               blocking_is_valid(kGemmBlocking[2]) && blocking_is_valid(kGemmBlocking[3]));

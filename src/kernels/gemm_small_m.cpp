@@ -30,7 +30,7 @@ constexpr std::int64_t kPrefetchAhead = 384;  // fp16 elements
 // then one horizontal sum each, plus the ragged end of K summed in k order.
 template <int M, int S>
 void small_m_tile(std::int64_t K, std::int64_t ldx, const fp16* w, std::int64_t ldw,
-                  std::int64_t n0, int n, std::int64_t ldy, const SmallMStream* streams,
+                  std::int64_t n0, int n, std::int64_t ldy, const GemmStream* streams,
                   bool accumulate, const WPackZ& z) {
   constexpr int L = kFloatLanes;
   vfloat acc[S][M][kRows];
@@ -41,11 +41,10 @@ void small_m_tile(std::int64_t K, std::int64_t ldx, const fp16* w, std::int64_t 
   }
   const fp16* rows[kRows];
   for (int j = 0; j < kRows; ++j) rows[j] = w + (n0 + std::min(j, n - 1)) * ldw;
-  ZBitReader bits[kRows] = {
-      ZBitReader(z.z_key, z.index_base + (n0 + std::min(0, n - 1)) * ldw),
-      ZBitReader(z.z_key, z.index_base + (n0 + std::min(1, n - 1)) * ldw),
-      ZBitReader(z.z_key, z.index_base + (n0 + std::min(2, n - 1)) * ldw),
-      ZBitReader(z.z_key, z.index_base + (n0 + std::min(3, n - 1)) * ldw)};
+  ZBitReader bits[kRows] = {ZBitReader(z.key[0], z.index_base + (n0 + std::min(0, n - 1)) * ldw),
+                            ZBitReader(z.key[0], z.index_base + (n0 + std::min(1, n - 1)) * ldw),
+                            ZBitReader(z.key[0], z.index_base + (n0 + std::min(2, n - 1)) * ldw),
+                            ZBitReader(z.key[0], z.index_base + (n0 + std::min(3, n - 1)) * ldw)};
   const std::int64_t k_simd = K / L * L;
   for (std::int64_t k = 0; k < k_simd; k += L) {
     vfloat xv[S][M];
@@ -56,13 +55,15 @@ void small_m_tile(std::int64_t K, std::int64_t ldx, const fp16* w, std::int64_t 
     for (int j = 0; j < kRows; ++j) {
       __builtin_prefetch(rows[j] + k + kPrefetchAhead);
       const vfloat wv = load_f16(rows[j] + k);
-      if (!z.enabled) {
-        for (int m = 0; m < M; ++m) acc[0][m][j] = fmadd(xv[0][m], wv, acc[0][m][j]);
+      if (!z.enabled) {  // every stream reads W itself
+        for (int s = 0; s < S; ++s) {
+          for (int m = 0; m < M; ++m) acc[s][m][j] = fmadd(xv[s][m], wv, acc[s][m][j]);
+        }
         continue;
       }
       const std::uint32_t zbits = bits[j].take(L);
       for (int s = 0; s < S; ++s) {
-        const vfloat wp = wv + signed_lanes(zbits, z.scale[s]);
+        const vfloat wp = z.scale[s] == 0.0f ? wv : wv + signed_lanes(zbits, z.scale[s]);
         for (int m = 0; m < M; ++m) acc[s][m][j] = fmadd(xv[s][m], wp, acc[s][m][j]);
       }
     }
@@ -91,7 +92,7 @@ void small_m_tile(std::int64_t K, std::int64_t ldx, const fp16* w, std::int64_t 
         float rest = 0.0f;
         for (int k = 0; k < tail; ++k) {
           float wk = wt[k];
-          if (z.enabled) wk += ((zt >> k) & 1u) ? z.scale[s] : -z.scale[s];
+          if (z.enabled && z.scale[s] != 0.0f) wk += ((zt >> k) & 1u) ? z.scale[s] : -z.scale[s];
           rest += streams[s].x[m * ldx + k_simd + k] * wk;
         }
         v += rest;
@@ -105,12 +106,12 @@ void small_m_tile(std::int64_t K, std::int64_t ldx, const fp16* w, std::int64_t 
 }
 
 template <int M, int S>
-void small_m_run(std::int64_t N, std::int64_t K, std::int64_t ldx, const fp16* w,
-                 std::int64_t ldw, std::int64_t ldy, const SmallMStream* streams, bool accumulate,
-                 const WPackZ& z) {
+void small_m_run(std::int64_t N, std::int64_t K, std::int64_t ldx, const fp16* w, std::int64_t ldw,
+                 std::int64_t ldy, const GemmStream* streams, bool accumulate, const WPackZ& z) {
   ThreadPool& pool = default_pool();
   const std::int64_t tiles = (N + kRows - 1) / kRows;
-  const std::int64_t n_tasks = std::min<std::int64_t>(tiles, pool.size() == 1 ? 1 : 8 * pool.size());
+  const std::int64_t n_tasks =
+      std::min<std::int64_t>(tiles, pool.size() == 1 ? 1 : 8 * pool.size());
   const std::int64_t per_task = (tiles + n_tasks - 1) / n_tasks;
   pool.run((tiles + per_task - 1) / per_task, [&](std::int64_t task, int) {
     const std::int64_t t_end = std::min(tiles, (task + 1) * per_task);
@@ -125,15 +126,18 @@ void small_m_run(std::int64_t N, std::int64_t K, std::int64_t ldx, const fp16* w
 }  // namespace
 #endif
 
-bool gemm_small_m(std::int64_t M, std::int64_t N, std::int64_t K, std::int64_t ldx,
-                  const fp16* w, std::int64_t ldw, std::int64_t ldy, int n_streams,
-                  const SmallMStream* streams, bool accumulate, const WPackZ& z) {
+bool gemm_small_m(std::int64_t M, const WeightView& wv, std::int64_t ldx, std::int64_t ldy,
+                  int n_streams, const GemmStream* streams, bool accumulate, const WPackZ& z) {
 #if defined(POCKET_SIMD_SCALAR)
-  (void)M, (void)N, (void)K, (void)ldx, (void)w, (void)ldw, (void)ldy, (void)n_streams;
-  (void)streams, (void)accumulate, (void)z;
+  (void)M, (void)wv, (void)ldx, (void)ldy, (void)n_streams, (void)streams, (void)accumulate;
+  (void)z;
   return false;
 #else
-  if (M < 1 || M > kSmallM) return false;
+  if (M < 1 || M > kSmallM || wv.format != WeightFormat::kF16 || n_streams > 2 || z.keys > 1) {
+    return false;
+  }
+  const std::int64_t N = wv.rows, K = wv.cols, ldw = wv.stride;
+  const auto* w = static_cast<const fp16*>(wv.data);
   if (M == 1 && n_streams == 1) small_m_run<1, 1>(N, K, ldx, w, ldw, ldy, streams, accumulate, z);
   if (M == 2 && n_streams == 1) small_m_run<2, 1>(N, K, ldx, w, ldw, ldy, streams, accumulate, z);
   if (M == 1 && n_streams == 2) small_m_run<1, 2>(N, K, ldx, w, ldw, ldy, streams, accumulate, z);

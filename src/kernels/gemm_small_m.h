@@ -7,22 +7,17 @@
 #include <cstdint>
 
 #include "kernels/fp16.h"
+#include "kernels/gemm.h"
 #include "kernels/gemm_pack.h"
 
 namespace pocket::gemm_detail {
 
 inline constexpr int kSmallM = 2;
 
-struct SmallMStream {
-  const float* x;
-  float* y;
-  const float* bias;
-};
-
-// Y_s = X_s·(W + scale[s]·z)ᵀ (+ bias_s) (+ Y_s) for M ≤ kSmallM rows and s < n_streams.
-// Returns false (doing nothing) where this path is not compiled (the scalar build).
-bool gemm_small_m(std::int64_t M, std::int64_t N, std::int64_t K, std::int64_t ldx,
-                  const fp16* w, std::int64_t ldw, std::int64_t ldy, int n_streams,
-                  const SmallMStream* streams, bool accumulate, const WPackZ& z);
+// Y_s = X_s·(W + scale[s]·z)ᵀ (+ bias_s) (+ Y_s) for M ≤ kSmallM rows and s < n_streams, N and K
+// from w. Returns false (doing nothing) where this path does not apply: the scalar build, a
+// format other than F16, more than 2 streams or more than one key (the packed path takes them).
+bool gemm_small_m(std::int64_t M, const WeightView& w, std::int64_t ldx, std::int64_t ldy,
+                  int n_streams, const GemmStream* streams, bool accumulate, const WPackZ& z);
 
 }  // namespace pocket::gemm_detail

@@ -201,9 +201,9 @@ void Session::forward_chunks(const TokenBatch& batch, const std::int64_t* rows,
     const ModelWeights& w = model_.weights();
     for (const SmallTensor& t : w.small_tensors) {
       for (int s = 0; s < 2; ++s) {
-        const GemmPerturbation p = this->perturbation(t.name, s);
+        const WeightPerturbation p = this->perturbation(t.name);
         perturb_copy(w.small.data() + t.offset, streams_[s].small + t.offset,
-                     static_cast<std::size_t>(t.size), p.z_key, p.scale, 0);
+                     static_cast<std::size_t>(t.size), p.key[s], p.scale[s], 0);
       }
     }
   }
@@ -245,13 +245,15 @@ void Session::forward_cached(const std::int32_t* ids, std::int64_t batch, std::i
   cached_ += len;
 }
 
-// z of tensor `name` for stream s: +eps (s = 0), -eps (s = 1), 0 when frozen.
-GemmPerturbation Session::perturbation(const std::string& name, int s) const {
-  GemmPerturbation p;
+// z of tensor `name` for the two streams: +eps (s = 0), -eps (s = 1), 0 when frozen.
+WeightPerturbation Session::perturbation(const std::string& name) const {
+  WeightPerturbation p;
+  p.streams = 2;
   const std::uint64_t pid = fnv1a64(name);
-  p.z_key = z_key(perturbation_->seed, pid);
+  p.key[0] = p.key[1] = z_key(perturbation_->seed, pid);
   const bool frozen = std::binary_search(frozen_.begin(), frozen_.end(), pid);
-  p.scale = frozen ? 0.0f : (s == 0 ? perturbation_->eps : -perturbation_->eps);
+  p.scale[0] = frozen ? 0.0f : perturbation_->eps;
+  p.scale[1] = frozen ? 0.0f : -perturbation_->eps;
   return p;
 }
 
@@ -265,16 +267,17 @@ void Session::linear(const Linear& l, std::int64_t M, Buf x, std::int64_t x_off,
                      Buf y, std::int64_t y_off, std::int64_t ldy, bool accumulate) {
   GemmOptions options;
   options.accumulate = accumulate;
+  const WeightView w{WeightFormat::kF16, l.w, nullptr, l.out, l.in, l.in};
+  GemmStream streams[2];
+  for (int s = 0; s < active_; ++s) {
+    streams[s] = {streams_[s].*x + x_off, streams_[s].*y + y_off, vec(s, l.bias)};
+  }
   if (perturbation_ == nullptr) {
-    options.bias = l.bias;
-    gemm_f16w(M, l.out, l.in, streams_[0].*x + x_off, ldx, l.w, l.in, streams_[0].*y + y_off,
-              ldy, options);
+    gemm(M, w, 1, streams, ldx, ldy, options);
     return;
   }
-  gemm_f16w_two_stream(M, l.out, l.in, streams_[0].*x + x_off, streams_[1].*x + x_off, ldx, l.w,
-                       l.in, streams_[0].*y + y_off, streams_[1].*y + y_off, ldy,
-                       perturbation(l.name, 0), TwoStreamBias{vec(0, l.bias), vec(1, l.bias)},
-                       options);
+  const WeightPerturbation z = perturbation(l.name);
+  gemm(M, w, 2, streams, ldx, ldy, options, &z);
 }
 
 void Session::norm(const NormWeights& w, Buf x, Buf out, std::int64_t rows, std::int64_t width) {
@@ -300,7 +303,8 @@ void Session::embed(const TokenBatch& batch, const std::int32_t* pos, std::int64
     if (perturbation_ == nullptr) {
       embedding_gather(table, rows, width, ids, n, addend, out);
     } else {
-      embedding_gather_perturbed(table, rows, width, ids, n, addend, out, perturbation(name, s));
+      const WeightPerturbation z = perturbation(name);
+      embedding_gather_perturbed(table, rows, width, ids, n, addend, out, z.key[s], z.scale[s], 0);
     }
   };
   if (c.arch == Arch::kLlama) {

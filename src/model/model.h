@@ -165,7 +165,7 @@ class Session {
               std::int64_t y_off, std::int64_t ldy, bool accumulate = false);
   void norm(const NormWeights& w, Buf x, Buf out, std::int64_t rows, std::int64_t width);
   const float* vec(int s, const float* p) const;  // stream s's copy of a ModelWeights::small vector
-  GemmPerturbation perturbation(const std::string& name, int s) const;
+  WeightPerturbation perturbation(const std::string& name) const;
 
   const Model& model_;
   SessionLimits limits_;

@@ -44,9 +44,16 @@ TEST_CASE("embedding_gather copies fp16 rows to fp32 (+ addend); " POCKET_SIMD_N
 
 namespace {
 
+// The perturbation of one gather: z key, scale, flat index of the table's element 0.
+struct ZArgs {
+  std::uint64_t z_key;
+  float scale;
+  std::int64_t index_base;
+};
+
 // The perturbed gather written out from its definition (embedding.h), one element at a time.
 float perturbed_by_definition(const std::vector<fp16>& table, int d, std::int32_t id, int j,
-                              const float* addend, const GemmPerturbation& p) {
+                              const float* addend, const ZArgs& p) {
   const std::uint64_t index = static_cast<std::uint64_t>(p.index_base) +
                               static_cast<std::uint64_t>(id) * d + static_cast<std::uint64_t>(j);
   const float sz = p.scale * z_sign(p.z_key, index);
@@ -73,11 +80,12 @@ TEST_CASE("embedding_gather_perturbed adds scale*z of the table row; " POCKET_SI
             ids[0] = vocab - 1;  // the last row too
             const auto addend = test::random_floats(n * d, n + 2 * d);
             const float* add = with_addend ? addend.data() : nullptr;
-            const GemmPerturbation p{key, scale, index_base};
+            const ZArgs p{key, scale, index_base};
             std::vector<float> ref(n * d), fast(n * d);
             embedding_gather_perturbed_ref(table.data(), vocab, d, ids.data(), n, add, ref.data(),
-                                           p);
-            embedding_gather_perturbed(table.data(), vocab, d, ids.data(), n, add, fast.data(), p);
+                                           p.z_key, p.scale, p.index_base);
+            embedding_gather_perturbed(table.data(), vocab, d, ids.data(), n, add, fast.data(),
+                                       p.z_key, p.scale, p.index_base);
             for (int i = 0; i < n; ++i) {
               for (int j = 0; j < d; ++j) {
                 const float* a = with_addend ? &addend[i * d + j] : nullptr;
@@ -100,8 +108,8 @@ TEST_CASE("embedding_gather_perturbed: row r takes z[r*d + j] and the z values a
   const int n = static_cast<int>(ids.size());
   const float scale = 0.5f;
   std::vector<float> out(n * d);
-  embedding_gather_perturbed(table.data(), vocab, d, ids.data(), n, nullptr, out.data(),
-                             GemmPerturbation{key, scale, 0});
+  embedding_gather_perturbed(table.data(), vocab, d, ids.data(), n, nullptr, out.data(), key, scale,
+                             0);
   int plus = 0;
   for (int i = 0; i < n; ++i) {
     for (int j = 0; j < d; ++j) {
@@ -129,9 +137,11 @@ TEST_CASE("embedding_gather_perturbed with scale 0 is embedding_gather, bit for 
       const float* add = with_addend ? addend.data() : nullptr;
       std::vector<float> plain(n * d), fast(n * d), ref(n * d);
       embedding_gather(table.data(), vocab, d, ids.data(), n, add, plain.data());
-      const GemmPerturbation p{z_key(1, 2), 0.0f, 11};
-      embedding_gather_perturbed(table.data(), vocab, d, ids.data(), n, add, fast.data(), p);
-      embedding_gather_perturbed_ref(table.data(), vocab, d, ids.data(), n, add, ref.data(), p);
+      const ZArgs p{z_key(1, 2), 0.0f, 11};
+      embedding_gather_perturbed(table.data(), vocab, d, ids.data(), n, add, fast.data(), p.z_key,
+                                 p.scale, p.index_base);
+      embedding_gather_perturbed_ref(table.data(), vocab, d, ids.data(), n, add, ref.data(),
+                                     p.z_key, p.scale, p.index_base);
       REQUIRE(std::memcmp(fast.data(), plain.data(), sizeof(float) * n * d) == 0);
       REQUIRE(std::memcmp(ref.data(), plain.data(), sizeof(float) * n * d) == 0);
       CHECK(std::signbit(plain[0]));

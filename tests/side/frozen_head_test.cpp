@@ -38,23 +38,20 @@ std::vector<float> kernel_head(const Model& model, const float* o, std::int64_t 
     }
   }
   if (w.project_out) {
-    GemmOptions opt;
-    opt.bias = w.project_out.bias;
-    gemm_f16w(P, E, d, x.data(), d, w.project_out.w, d, y.data(), E, opt);
+    const GemmStream st{x.data(), y.data(), w.project_out.bias};
+    gemm(P, {WeightFormat::kF16, w.project_out.w, nullptr, E, d, d}, 1, &st, d, E);
     std::swap(x, y);
   }
   if (w.mlm_dense) {
-    GemmOptions opt;
-    opt.bias = w.mlm_dense.bias;
-    gemm_f16w(P, d, E, x.data(), E, w.mlm_dense.w, E, y.data(), d, opt);
+    const GemmStream st{x.data(), y.data(), w.mlm_dense.bias};
+    gemm(P, {WeightFormat::kF16, w.mlm_dense.w, nullptr, d, E, E}, 1, &st, E, d);
     gelu(y.data(), y.data(), P * d);
     layernorm(y.data(), y.data(), P, d, w.mlm_norm.w, w.mlm_norm.b, c.norm_eps);
     std::swap(x, y);
   }
   std::vector<float> logits(static_cast<std::size_t>(P * V));
-  GemmOptions opt;
-  opt.bias = w.head.bias;
-  gemm_f16w(P, V, E, x.data(), E, w.head.w, E, logits.data(), V, opt);
+  const GemmStream st{x.data(), logits.data(), w.head.bias};
+  gemm(P, {WeightFormat::kF16, w.head.w, nullptr, V, E, E}, 1, &st, E, V);
   return logits;
 }
 
