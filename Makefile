@@ -119,7 +119,7 @@ ifneq ($(SP_LIBS),)
   CPPFLAGS += -DPOCKET_HAVE_SENTENCEPIECE $(shell pkg-config --cflags sentencepiece 2>/dev/null)
 endif
 
-LIB_SRCS := $(sort $(wildcard src/kernels/*.cpp src/io/*.cpp src/model/*.cpp src/task/*.cpp src/zo/*.cpp src/side/*.cpp))
+LIB_SRCS := $(sort $(wildcard src/kernels/*.cpp src/kernels/arch/*/*.cpp src/io/*.cpp src/model/*.cpp src/task/*.cpp src/zo/*.cpp src/side/*.cpp))
 CLI_SRCS := $(sort $(wildcard src/cli/*.cpp))
 TEST_SRCS := $(sort $(wildcard tests/*.cpp tests/*/*.cpp))
 BENCH_COMMON_SRCS := $(filter-out bench/bench_%.cpp,$(sort $(wildcard bench/*.cpp)))
