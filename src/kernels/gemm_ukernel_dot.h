@@ -40,11 +40,13 @@ void ukernel_dot(std::int64_t kcp, const float* xp, const float* wp, float* y, s
       for (int i = 0; i < M; ++i) acc[i][j] = Isa::fmadd(xv[i], wv, acc[i][j]);
     }
   }
-  // Horizontal sums, L accumulators at a time.
+  // Horizontal sums, L accumulators at a time. The group loop must unroll fully (kGroups ≤ 8):
+  // a loop left rolled indexes acc at run time, so GCC keeps every accumulator on the stack and
+  // stores all of them on each K step (NEON 4×6 has 6 groups; bench/ukernel-mca.sh).
   constexpr int kTile = M * NR;
   constexpr int kGroups = (kTile + L - 1) / L;
   alignas(64) float sums[kGroups * L];
-#pragma GCC unroll 4
+#pragma GCC unroll 8
   for (int g = 0; g < kGroups; ++g) {
     vfloat rows[L];
 #pragma GCC unroll 16
