@@ -28,7 +28,8 @@ mkdir -p "$work/include"
 ln -s /usr/include/xsimd "$work/include/xsimd"
 cpus=${*:-cortex-a55 cortex-a76 cortex-x1}
 
-printf '%-12s %-10s %6s %7s %10s %12s\n' cpu tile fmla loads+st cycles/iter fma-util
+printf '%-12s %-10s %6s %7s %10s %9s  %s\n' cpu tile fmla loads+st cycles/iter fma-util \
+  'llvm-mca scheduling model'
 for cpu in $cpus; do
   "$cxx" -std=c++20 -O2 -mcpu="$cpu" -ffp-contract=off -I"$root/src" -isystem "$work/include" \
     -S "$root/src/kernels/arch/neon/gemm_ukernel_neon.cpp" -o "$work/k.s"
@@ -54,13 +55,17 @@ for cpu in $cpus; do
   ' "$work/f.s" > "$work/loop.s"
   fmla=$(grep -c '	fmla	' "$work/loop.s" || true)
   memory=$(grep -cE '	(ld|st)[a-z0-9]*	' "$work/loop.s" || true)
-  "$mca" -mtriple=aarch64 -mcpu="$cpu" -iterations=200 -instruction-info "$work/loop.s" \
+  "$mca" -mtriple=aarch64 -mcpu="$cpu" -iterations=200 -instruction-info ${MCA_FLAGS:-} "$work/loop.s" \
     > "$work/mca.txt" 2>/dev/null
+  [ -z "${MCA_KEEP:-}" ] || cp "$work/mca.txt" "$MCA_KEEP.$cpu.txt"
   cycles=$(awk '/^Total Cycles:/ {print $3}' "$work/mca.txt")
   # Instruction info rows: [1] uops [2] latency [3] rthroughput ... then the instruction text.
   ideal=$(awk '/^Instruction Info:/ {f = 1} f && /fmla/ {s += $3} END {printf "%.2f", s}' \
     "$work/mca.txt")
+  # The model llvm-mca used, from its resource names (CortexA55UnitFPMAC, A57UnitX, ...): an LLVM
+  # without a model of the core falls back to an older core's, and the figure is that core's.
+  model=$(awk '/^Resources:/ {getline; sub(/Unit.*/, "", $3); print $3; exit}' "$work/mca.txt")
   awk -v cpu="$cpu" -v tile="$tile" -v f="$fmla" -v m="$memory" -v c="$cycles" -v i="$ideal" \
-    'BEGIN {per = c / 200; printf "%-12s %-10s %6d %7d %10.2f %11.0f%%\n", cpu, tile, f, m, per,
-            100 * i / per}'
+    -v model="$model" 'BEGIN {per = c / 200; printf "%-12s %-10s %6d %7d %10.2f %8.0f%%  %s\n",
+            cpu, tile, f, m, per, 100 * i / per, model}'
 done

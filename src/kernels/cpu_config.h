@@ -27,9 +27,11 @@ struct CpuConfig {
   GemmBlocking gemm;
 };
 
-// Rows other than x86-64-v4/zen4 and x86-64-v3 (measured: bench/README.md) are set from the
-// cores' cache sizes, not measured: mb·kc·4 bytes (the X block) about half of L2, nc·kc·4 (the W
-// block) about the L3 share of one core. lanes and kc are the kernel set's (gemm_kernel.h).
+// The x86 rows carry the block sizes measured before the table existed (bench/README.md, on
+// Sapphire Rapids); zen4 and sapphire-rapids are their own rows so that a bench-gemm run on each
+// can tune them apart. The ARM rows are set from the cores' cache sizes, not measured: mb·kc·4
+// bytes (the X block) about half of L2, nc·kc·4 (the W block) about one core's L3 share.
+// lanes and kc are the kernel set's (gemm_kernel.h).
 //
 // zen4: every family-19h CPU with AVX-512 is Zen 4 (Zen 3 has none, and so falls to x86-64-v3).
 //                name               arch              generic vendor          major lo     hi
@@ -39,7 +41,7 @@ inline constexpr CpuConfig kCpuConfigs[] = {
     {"zen4", CpuArch::x86_64, false, "AuthenticAMD", 0x19, 0x00, 0xFF,
      {"avx512", 16, 4, 6, 1024, 256, 768}},
     {"sapphire-rapids", CpuArch::x86_64, false, "GenuineIntel", 6, 0x8F, 0x8F,
-     {"avx512", 16, 4, 6, 1024, 384, 384}},
+     {"avx512", 16, 4, 6, 1024, 256, 768}},
     {"x86-64-v3", CpuArch::x86_64, true, "", 0, 0, 0, {"avx2", 8, 3, 4, 512, 252, 1024}},
     {"armv8.2", CpuArch::aarch64, true, "", 0, 0, 0, {"neon", 4, 4, 6, 256, 256, 768}},
     {"cortex-a55", CpuArch::aarch64, false, "", 0x41, 0xD05, 0xD05,
