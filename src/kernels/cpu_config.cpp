@@ -7,7 +7,7 @@
 namespace pocket {
 
 bool matches(const CpuConfig& row, const CpuId& id) {
-  if (row.generic || row.arch != id.arch) return false;
+  if (row.generic() || row.arch != id.arch) return false;
   if (row.arch == CpuArch::x86_64) {
     return id.vendor == row.vendor && id.family == row.major && id.model >= row.lo &&
            id.model <= row.hi;
@@ -25,7 +25,7 @@ const CpuConfig& select_cpu_config(const CpuId& id, const std::vector<std::strin
     for (const CpuConfig& row : kCpuConfigs) {
       if (!same_name(row.gemm.isa, isa)) continue;
       if (matches(row, id)) return row;
-      if (row.generic && (row.arch == id.arch || row.arch == CpuArch::any) && !generic) {
+      if (row.generic() && (row.arch == id.arch || row.arch == CpuArch::any) && !generic) {
         generic = &row;
       }
     }
@@ -63,8 +63,8 @@ const GemmKernel& gemm_kernel_native() {
 std::string describe(const CpuConfig& config) {
   const GemmBlocking& b = config.gemm;
   std::ostringstream out;
-  out << "cpu config " << config.name << " (gemm " << b.isa << " " << b.mr << "x" << b.nr
-      << ", kc " << b.kc << ", mb " << b.mb << ", nc " << b.nc << ")";
+  out << "cpu config " << config.name << " (gemm " << b.isa << " " << b.mr << "x" << b.nr << ", kc "
+      << b.kc << ", mb " << b.mb << ", nc " << b.nc << ")";
   return out.str();
 }
 

@@ -15,45 +15,53 @@
 namespace pocket {
 
 // One row. A model row matches ids with the same vendor/implementer, family (x86 only) and a
-// model or part in [lo, hi]; a generic row (generic = true) matches no id and is the fallback of
-// its kernel set on its architecture.
+// model or part in [lo, hi]; a generic row (major = -1) matches no id and is the fallback of its
+// kernel set on its architecture.
 struct CpuConfig {
   const char* name;
   CpuArch arch;
-  bool generic;
   const char* vendor;  // x86: cpuid vendor; aarch64: ""
-  int major;           // x86: display family; aarch64: MIDR implementer
+  int major;           // x86: display family; aarch64: MIDR implementer; -1: generic row
   int lo, hi;          // x86: display model range; aarch64: MIDR part range
   GemmBlocking gemm;
+
+  constexpr bool generic() const { return major < 0; }
 };
 
-// The x86 rows carry the block sizes measured before the table existed (bench/README.md, on
-// Sapphire Rapids); zen4 and sapphire-rapids are their own rows so that a bench-gemm run on each
+inline constexpr CpuArch kX86 = CpuArch::x86_64, kArm = CpuArch::aarch64, kAny = CpuArch::any;
+
+// The x86 rows carry the mr, nr, kc and mb measured before the table existed (bench/README.md, on
+// Sapphire Rapids); nc (the N block of the GEMM driver) is new and measured nowhere yet. zen4 and sapphire-rapids are their own rows so that a bench-gemm run on each
 // can tune them apart. The ARM rows are set from the cores' cache sizes, not measured: mb·kc·4
 // bytes (the X block) about half of L2, nc·kc·4 (the W block) about one core's L3 share.
 // lanes and kc are the kernel set's (gemm_kernel.h).
 //
 // zen4: every family-19h CPU with AVX-512 is Zen 4 (Zen 3 has none, and so falls to x86-64-v3).
-//                name               arch              generic vendor          major lo     hi
-//                  isa       lanes mr nr  kc    mb    nc
+
+// Block sizes, shared by the rows that use them.
+// clang-format off
+//                                           isa       lanes mr nr  kc    mb   nc
+inline constexpr GemmBlocking kAvx512Blocking{"avx512", 16,  4, 6, 1024, 256,  768};
+inline constexpr GemmBlocking kAvx2Blocking{"avx2",       8,  3, 4,  512, 252, 1024};
+inline constexpr GemmBlocking kNeonBlocking{"neon",       4,  4, 6,  256, 256,  768};
+inline constexpr GemmBlocking kNeonSmallL2{"neon",        4,  4, 6,  256, 128,  384};
+inline constexpr GemmBlocking kNeonLargeL2{"neon",        4,  4, 6,  256, 512, 1536};
+inline constexpr GemmBlocking kScalarBlocking{"scalar",   1,  4, 4,  256, 256,  256};
+
+//   name              arch  vendor          major lo     hi     gemm
 inline constexpr CpuConfig kCpuConfigs[] = {
-    {"x86-64-v4", CpuArch::x86_64, true, "", 0, 0, 0, {"avx512", 16, 4, 6, 1024, 256, 768}},
-    {"zen4", CpuArch::x86_64, false, "AuthenticAMD", 0x19, 0x00, 0xFF,
-     {"avx512", 16, 4, 6, 1024, 256, 768}},
-    {"sapphire-rapids", CpuArch::x86_64, false, "GenuineIntel", 6, 0x8F, 0x8F,
-     {"avx512", 16, 4, 6, 1024, 256, 768}},
-    {"x86-64-v3", CpuArch::x86_64, true, "", 0, 0, 0, {"avx2", 8, 3, 4, 512, 252, 1024}},
-    {"armv8.2", CpuArch::aarch64, true, "", 0, 0, 0, {"neon", 4, 4, 6, 256, 256, 768}},
-    {"cortex-a55", CpuArch::aarch64, false, "", 0x41, 0xD05, 0xD05,
-     {"neon", 4, 4, 6, 256, 128, 384}},
-    {"cortex-a76", CpuArch::aarch64, false, "", 0x41, 0xD0B, 0xD0B,
-     {"neon", 4, 4, 6, 256, 256, 768}},
-    {"cortex-x1", CpuArch::aarch64, false, "", 0x41, 0xD44, 0xD44,
-     {"neon", 4, 4, 6, 256, 512, 1536}},
-    {"cortex-x3", CpuArch::aarch64, false, "", 0x41, 0xD4E, 0xD4E,
-     {"neon", 4, 4, 6, 256, 512, 1536}},
-    {"scalar", CpuArch::any, true, "", 0, 0, 0, {"scalar", 1, 4, 4, 256, 256, 256}},
+    {"x86-64-v4",       kX86, "",             -1,   0,     0,     kAvx512Blocking},
+    {"zen4",            kX86, "AuthenticAMD", 0x19, 0x00,  0xFF,  kAvx512Blocking},
+    {"sapphire-rapids", kX86, "GenuineIntel", 6,    0x8F,  0x8F,  kAvx512Blocking},
+    {"x86-64-v3",       kX86, "",             -1,   0,     0,     kAvx2Blocking},
+    {"armv8.2",         kArm, "",             -1,   0,     0,     kNeonBlocking},
+    {"cortex-a55",      kArm, "",             0x41, 0xD05, 0xD05, kNeonSmallL2},
+    {"cortex-a76",      kArm, "",             0x41, 0xD0B, 0xD0B, kNeonBlocking},
+    {"cortex-x1",       kArm, "",             0x41, 0xD44, 0xD44, kNeonLargeL2},
+    {"cortex-x3",       kArm, "",             0x41, 0xD4E, 0xD4E, kNeonLargeL2},
+    {"scalar",          kAny, "",             -1,   0,     0,     kScalarBlocking},
 };
+// clang-format on
 
 // Kernel sets from best to worst; the choice takes the first one the CPU and the binary have.
 inline constexpr const char* kKernelSets[] = {"avx512", "avx2", "neon", "scalar"};

@@ -140,8 +140,8 @@ CpuId x86_cpu_id(std::string vendor, std::uint32_t leaf1_eax) {
   id.vendor = std::move(vendor);
   const int base_family = static_cast<int>((leaf1_eax >> 8) & 0xF);
   const int base_model = static_cast<int>((leaf1_eax >> 4) & 0xF);
-  id.family = base_family == 0xF ? base_family + static_cast<int>((leaf1_eax >> 20) & 0xFF)
-                                 : base_family;
+  id.family =
+      base_family == 0xF ? base_family + static_cast<int>((leaf1_eax >> 20) & 0xFF) : base_family;
   id.model = base_family == 6 || base_family == 0xF
                  ? base_model + (static_cast<int>((leaf1_eax >> 16) & 0xF) << 4)
                  : base_model;
@@ -168,8 +168,7 @@ bool cpu_runs(const CpuFeatures& cpu, std::string_view isa) {
   if (isa == "scalar") return true;
   if (isa == "neon") return cpu.arch == "aarch64";
   if (cpu.arch != "x86_64") return false;
-  const bool v3 =
-      has_all(cpu, {"avx", "avx2", "fma", "f16c", "bmi1", "bmi2", "lzcnt", "movbe"});
+  const bool v3 = has_all(cpu, {"avx", "avx2", "fma", "f16c", "bmi1", "bmi2", "lzcnt", "movbe"});
   if (isa == "avx2") return v3;
   if (isa == "avx512") {
     return v3 && has_all(cpu, {"avx512f", "avx512bw", "avx512cd", "avx512dq", "avx512vl"});

@@ -1,3 +1,5 @@
+#include "kernels/cpu_config.h"
+
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -6,7 +8,6 @@
 #include <string>
 #include <vector>
 
-#include "kernels/cpu_config.h"
 #include "kernels/cpu_features.h"
 #include "kernels/gemm.h"
 #include "test_util.h"
@@ -98,8 +99,9 @@ TEST_CASE("which kernel sets a CPU runs follows its features") {
   CHECK_FALSE(cpu_runs(arm, "avx2"));
 }
 
-TEST_CASE("every row is valid; rows of one kernel set agree on lanes and kc; each set has a "
-          "generic row") {
+TEST_CASE(
+    "every row is valid; rows of one kernel set agree on lanes and kc; each set has a "
+    "generic row") {
   for (const CpuConfig& row : kCpuConfigs) {
     INFO(row.name);
     CHECK(blocking_is_valid(row.gemm));
@@ -107,14 +109,14 @@ TEST_CASE("every row is valid; rows of one kernel set agree on lanes and kc; eac
     bool known_set = false;
     for (const char* isa : kKernelSets) known_set = known_set || same_name(isa, row.gemm.isa);
     CHECK(known_set);
-    CHECK((row.generic || row.major > 0));
+    CHECK((row.generic() || row.major > 0));
     for (const CpuConfig& other : kCpuConfigs) {
       if (!same_name(other.gemm.isa, row.gemm.isa)) continue;
       // Same lanes and kc: the same sums in the same order, so the same bits on every CPU of
       // this kernel set whichever row it gets.
       CHECK(other.gemm.lanes == row.gemm.lanes);
       CHECK(other.gemm.kc == row.gemm.kc);
-      if (&other != &row && !row.generic && !other.generic) {
+      if (&other != &row && !row.generic() && !other.generic()) {
         CHECK_FALSE((other.arch == row.arch && same_name(other.vendor, row.vendor) &&
                      other.major == row.major && other.lo <= row.hi && row.lo <= other.hi));
       }
@@ -122,7 +124,7 @@ TEST_CASE("every row is valid; rows of one kernel set agree on lanes and kc; eac
   }
   for (const char* isa : kKernelSets) {
     int generic = 0;
-    for (const CpuConfig& row : kCpuConfigs) generic += row.generic && same_name(row.gemm.isa, isa);
+    for (const CpuConfig& row : kCpuConfigs) generic += row.generic() && same_name(row.gemm.isa, isa);
     CHECK_MESSAGE(generic == 1, isa);
   }
 }
@@ -178,8 +180,7 @@ TEST_CASE("rows of one kernel set give the same bits (M past the small-M path)")
     std::vector<float> first;
     for (std::size_t r = 0; r < std::size(kCpuConfigs); ++r) {
       const GemmKernel* kernel = gemm_kernel_of_row(r);
-      if (kernel == nullptr || !same_name(kCpuConfigs[r].gemm.isa, isa) ||
-          !cpu_runs(cpu, isa)) {
+      if (kernel == nullptr || !same_name(kCpuConfigs[r].gemm.isa, isa) || !cpu_runs(cpu, isa)) {
         continue;
       }
       INFO(kCpuConfigs[r].name);

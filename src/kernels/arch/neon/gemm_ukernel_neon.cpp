@@ -1,7 +1,7 @@
 // GEMM micro-kernels for neon: gemm_ukernel_dot.h's tile instantiated for each row of
-// kCpuConfigs that names neon (today's rows: 4×6 tile: 24 of the 32 q registers accumulate, 4 hold X, 1 W).
-// Built with this ISA's flags (Makefile, CMakeLists.txt); a build whose flags lack them has no
-// neon kernels, and cpu_config() never picks a neon row there.
+// kCpuConfigs that names neon (today's rows: 4×6 tile: 24 of the 32 q registers accumulate, 4 hold
+// X, 1 W). Built with this ISA's flags (Makefile, CMakeLists.txt); a build whose flags lack them
+// has no neon kernels, and cpu_config() never picks a neon row there.
 #include "kernels/gemm_kernel.h"
 
 #if !defined(POCKET_FORCE_SCALAR) && defined(__aarch64__) && defined(__ARM_NEON)

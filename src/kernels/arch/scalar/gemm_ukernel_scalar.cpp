@@ -16,8 +16,8 @@ constexpr GemmBlocking kBlocking = kCpuConfigs[kRow].gemm;
 // With one lane the packed panels are xp[k·M + i] and wp[k·NR + j]; each dot product is summed
 // in k order, as the reference GEMM does.
 template <int M>
-void ukernel_scalar(std::int64_t kcp, const float* xp, const float* wp, float* y,
-                    std::int64_t ldy, int n, const float* bias, bool accumulate) {
+void ukernel_scalar(std::int64_t kcp, const float* xp, const float* wp, float* y, std::int64_t ldy,
+                    int n, const float* bias, bool accumulate) {
   constexpr int NR = kBlocking.nr;
   float acc[M][NR] = {};
   for (std::int64_t k = 0; k < kcp; ++k) {

@@ -88,8 +88,7 @@ inline void store_f16(fp16* p, vfloat v) {
 
 // Lane l of the result is +c if bit l of `bits` is set, else -c  (i.e. c·z on 16 lanes).
 inline vfloat signed_lanes(std::uint32_t bits, float c) {
-  return _mm512_mask_blend_ps(static_cast<__mmask16>(bits), _mm512_set1_ps(-c),
-                              _mm512_set1_ps(c));
+  return _mm512_mask_blend_ps(static_cast<__mmask16>(bits), _mm512_set1_ps(-c), _mm512_set1_ps(c));
 }
 
 #if defined(__AVX512DQ__)
