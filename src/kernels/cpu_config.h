@@ -30,10 +30,11 @@ struct CpuConfig {
 
 inline constexpr CpuArch kX86 = CpuArch::x86_64, kArm = CpuArch::aarch64, kAny = CpuArch::any;
 
-// The x86 rows carry the mr, nr, kc and mb measured before the table existed (bench/README.md, on
-// Sapphire Rapids); nc (the N block of the GEMM driver) is new and measured nowhere yet. zen4 and sapphire-rapids are their own rows so that a bench-gemm run on each
-// can tune them apart. The ARM rows are set from the cores' cache sizes, not measured: mb·kc·4
-// bytes (the X block) about half of L2, nc·kc·4 (the W block) about one core's L3 share.
+// The x86 rows carry the mr, nr, kc and mb measured before the table existed (bench/README.md,
+// on Sapphire Rapids); nc (the N block of the GEMM driver) is new and measured nowhere yet. zen4
+// and sapphire-rapids are their own rows so that a bench-gemm run on each can tune them apart.
+// The ARM rows are set from the cores' cache sizes, not measured: mb·kc·4 bytes (the X block)
+// about half of L2, nc·kc·4 (the W block) about one core's L3 share.
 // lanes and kc are the kernel set's (gemm_kernel.h).
 //
 // zen4: every family-19h CPU with AVX-512 is Zen 4 (Zen 3 has none, and so falls to x86-64-v3).
