@@ -9,6 +9,8 @@
 #   make deps             install what the build needs (apt on Debian/Ubuntu, pkg on Termux)
 #   make demo             installs, builds bin/pocket, tunes a tiny model on a held-out task (pocket tune)
 #
+#   make PORTABLE=1       one binary for any CPU of this architecture, kernels chosen at run time
+#
 # ARCH=... overrides the detected -march value (e.g. ARCH=x86-64-v3 builds the AVX2 path on an
 # AVX-512 machine). Variant builds (other ARCH, SANITIZE, SIMD, CXX) live in their own build/
 # folder so they never mix objects with the default one.
@@ -21,6 +23,8 @@ UNAME_M := $(shell uname -m)
 DEFAULT_VARIANT := yes
 ifneq ($(origin ARCH),undefined)
   DEFAULT_VARIANT :=
+else ifneq ($(PORTABLE),)
+  ARCH := $(if $(filter aarch64 arm64,$(UNAME_M)),armv8-a,x86-64)
 else ifeq ($(UNAME_M),x86_64)
   ARCH := native
 else ifneq ($(filter aarch64 arm64,$(UNAME_M)),)
@@ -34,7 +38,7 @@ else ifneq ($(filter aarch64 arm64,$(UNAME_M)),)
 else
   ARCH := native
 endif
-ifneq ($(SANITIZE)$(SIMD)$(CROSS),)
+ifneq ($(SANITIZE)$(SIMD)$(CROSS)$(PORTABLE),)
   DEFAULT_VARIANT :=
 endif
 ifeq ($(origin CXX),command line)
@@ -45,7 +49,7 @@ endif
 # CCACHE= switches it off.
 CCACHE ?= $(shell command -v ccache 2>/dev/null)
 
-VARIANT := $(notdir $(CXX))-$(subst +,_,$(ARCH))$(if $(SANITIZE),-san)$(if $(filter scalar,$(SIMD)),-scalar)
+VARIANT := $(notdir $(CXX))-$(subst +,_,$(ARCH))$(if $(SANITIZE),-san)$(if $(filter scalar,$(SIMD)),-scalar)$(if $(PORTABLE),-portable)
 BUILD ?= build/$(VARIANT)
 BIN ?= $(if $(DEFAULT_VARIANT),bin,$(BUILD)/bin)
 
@@ -64,6 +68,20 @@ ifneq ($(SANITIZE),)
 endif
 ifeq ($(SIMD),scalar)
   CPPFLAGS += -DPOCKET_FORCE_SCALAR
+endif
+
+# PORTABLE=1: one binary for every CPU of its architecture (what an Android app ships, as ggml's
+# CPU variants). Everything is built for the baseline ARCH (x86-64, armv8-a) except each
+# src/kernels/arch/<isa>/ folder, built with its ISA's flags; cpu_config() picks the kernel set and
+# row at run time. Only the GEMM micro-kernels are per ISA: the other kernels (packing, small-M
+# GEMM, norms, softmax, attention, ZO update, ...) run the baseline's path (scalar on x86-64,
+# NEON on aarch64). scripts/check-isa-objects.sh checks that no arch/ object defines a shared
+# inline function the linker could hand to baseline code.
+ifneq ($(PORTABLE),)
+  ifneq ($(filter x86_64%,$(shell $(CXX) -dumpmachine)),)
+    $(BUILD)/obj/src/kernels/arch/x86_avx512/%.o: CXXFLAGS += -march=x86-64-v4
+    $(BUILD)/obj/src/kernels/arch/x86_avx2/%.o: CXXFLAGS += -march=x86-64-v3
+  endif
 endif
 
 # A cross compiler does not search the host's /usr/include; give it the header-only libraries
@@ -102,7 +120,6 @@ endif
 ifneq ($(CRYPTO_LIBS),)
   CPPFLAGS += -DPOCKET_HAVE_OPENSSL $(shell pkg-config --cflags libcrypto 2>/dev/null)
 endif
-LIBS = $(SP_LIBS) $(OPENBLAS_LIBS) $(CRYPTO_LIBS)
 
 # sentencepiece (the Llama tokenizer, and training one for `pocket init`) is optional: without it
 # pocket still runs every model from token ids, and Llama tokenization says what is missing.
@@ -119,14 +136,23 @@ ifneq ($(SP_LIBS),)
   CPPFLAGS += -DPOCKET_HAVE_SENTENCEPIECE $(shell pkg-config --cflags sentencepiece 2>/dev/null)
 endif
 
-LIB_SRCS := $(sort $(wildcard src/kernels/*.cpp src/io/*.cpp src/model/*.cpp src/task/*.cpp src/zo/*.cpp src/side/*.cpp))
+# Four libraries, one per layer (cli -> zo, side -> task -> model -> kernels; io below all,
+# scripts/check-layers.sh): kernels; model with io and task; zo; side. Each binary links the
+# layers it uses, top down, and the system libraries only of the layer that uses them.
+KERNELS_SRCS := $(sort $(wildcard src/kernels/*.cpp src/kernels/arch/*/*.cpp))
+MODEL_SRCS := $(sort $(wildcard src/io/*.cpp src/model/*.cpp src/task/*.cpp))
+ZO_SRCS := $(sort $(wildcard src/zo/*.cpp))
+SIDE_SRCS := $(sort $(wildcard src/side/*.cpp))
 CLI_SRCS := $(sort $(wildcard src/cli/*.cpp))
 TEST_SRCS := $(sort $(wildcard tests/*.cpp tests/*/*.cpp))
 BENCH_COMMON_SRCS := $(filter-out bench/bench_%.cpp,$(sort $(wildcard bench/*.cpp)))
 BENCHES := $(patsubst bench/bench_%.cpp,bench-%,$(sort $(wildcard bench/bench_*.cpp)))
 
 obj = $(patsubst %.cpp,$(BUILD)/obj/%.o,$(1))
-LIB := $(BUILD)/libpocket.a
+KERNELS_LIB := $(BUILD)/libpocket-kernels.a
+MODEL_LIB := $(BUILD)/libpocket-model.a
+ZO_LIB := $(BUILD)/libpocket-zo.a
+SIDE_LIB := $(BUILD)/libpocket-side.a
 
 # Keep the benchmarks' objects: as intermediates of a pattern rule make would delete them.
 .SECONDARY:
@@ -146,21 +172,44 @@ $(BUILD)/obj/bench/%.o: bench/%.cpp $(HEADER_LINKS)
 	@mkdir -p $(dir $@)
 	$(CCACHE) $(CXX) $(CPPFLAGS) -Ibench $(CXXFLAGS) -c $< -o $@
 
-$(LIB): $(call obj,$(LIB_SRCS))
+$(KERNELS_LIB): $(call obj,$(KERNELS_SRCS))
+$(MODEL_LIB): $(call obj,$(MODEL_SRCS))
+$(ZO_LIB): $(call obj,$(ZO_SRCS))
+$(SIDE_LIB): $(call obj,$(SIDE_SRCS))
+$(BUILD)/libpocket-%.a:
 	@mkdir -p $(dir $@)
 	rm -f $@ && $(AR) rcs $@ $^
 
-$(BIN)/pocket: $(call obj,$(CLI_SRCS)) $(LIB)
-	@mkdir -p $(dir $@)
-	$(CXX) $^ $(LDFLAGS) $(LIBS) -o $@
+# What a binary of each layer links, top down: its library, the layers below, and the system
+# libraries that layer uses (sentencepiece: io's tokenizer; OpenBLAS and libcrypto: side).
+KERNELS_LINK := $(KERNELS_LIB)
+MODEL_LINK := $(MODEL_LIB) $(KERNELS_LINK)
+MODEL_SYS := $(SP_LIBS)
+ZO_LINK := $(ZO_LIB) $(MODEL_LINK)
+SIDE_LINK := $(SIDE_LIB) $(MODEL_LINK)
+SIDE_SYS := $(OPENBLAS_LIBS) $(CRYPTO_LIBS)
+ALL_LINK := $(ZO_LIB) $(SIDE_LIB) $(MODEL_LINK)
 
-$(BIN)/pocket-tests: $(call obj,$(TEST_SRCS)) $(LIB)
+$(BIN)/pocket: $(call obj,$(CLI_SRCS)) $(ALL_LINK)
 	@mkdir -p $(dir $@)
-	$(CXX) $^ $(LDFLAGS) $(LIBS) -o $@
+	$(CXX) $^ $(LDFLAGS) $(MODEL_SYS) $(SIDE_SYS) -o $@
 
-$(BIN)/bench-%: $(BUILD)/obj/bench/bench_%.o $(call obj,$(BENCH_COMMON_SRCS)) $(LIB)
+$(BIN)/pocket-tests: $(call obj,$(TEST_SRCS)) $(ALL_LINK)
 	@mkdir -p $(dir $@)
-	$(CXX) $^ $(LDFLAGS) $(LIBS) -o $@
+	$(CXX) $^ $(LDFLAGS) $(MODEL_SYS) $(SIDE_SYS) -o $@
+
+# bench-step runs ZO steps; the others use model and kernels; bench-gemm compares with OpenBLAS.
+$(BIN)/bench-step: $(BUILD)/obj/bench/bench_step.o $(call obj,$(BENCH_COMMON_SRCS)) $(ZO_LINK)
+	@mkdir -p $(dir $@)
+	$(CXX) $^ $(LDFLAGS) $(MODEL_SYS) -o $@
+
+$(BIN)/bench-gemm: $(BUILD)/obj/bench/bench_gemm.o $(call obj,$(BENCH_COMMON_SRCS)) $(MODEL_LINK)
+	@mkdir -p $(dir $@)
+	$(CXX) $^ $(LDFLAGS) $(MODEL_SYS) $(OPENBLAS_LIBS) -o $@
+
+$(BIN)/bench-%: $(BUILD)/obj/bench/bench_%.o $(call obj,$(BENCH_COMMON_SRCS)) $(MODEL_LINK)
+	@mkdir -p $(dir $@)
+	$(CXX) $^ $(LDFLAGS) $(MODEL_SYS) -o $@
 
 $(BUILD)/include/.links:
 	@mkdir -p $(dir $@)
@@ -169,6 +218,8 @@ $(BUILD)/include/.links:
 
 # The test runner prints doctest's report and then one "N passed, N failed" line.
 test: $(BIN)/pocket-tests $(BIN)/pocket
+	scripts/check-layers.sh
+	$(if $(PORTABLE),scripts/check-isa-objects.sh $(BUILD)/obj/src/kernels/arch)
 	scripts/run-tests.sh $(TEST_RUNNER) $(BIN)/pocket-tests
 
 test-arm:

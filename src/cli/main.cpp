@@ -7,6 +7,7 @@
 
 #include "cli/commands.h"
 #include "io/error.h"
+#include "kernels/cpu_config.h"
 #include "kernels/cpu_features.h"
 #include "kernels/simd.h"
 
@@ -46,6 +47,7 @@ void print_help() {
       cpu.logical_cpus);
   for (const auto& f : cpu.features) std::printf(" %s", f.c_str());
   std::printf("\nbuild:   %s\n", pocket::build_description().c_str());
+  std::printf("kernels: %s\n", pocket::describe(pocket::cpu_config()).c_str());
 }
 
 }  // namespace
@@ -62,7 +64,8 @@ int main(int argc, char** argv) {
       return 0;
     }
     if (cmd == "-V" || cmd == "--version") {
-      std::printf("pocket %s (%s)\n", POCKET_VERSION, pocket::build_description().c_str());
+      std::printf("pocket %s (%s; %s)\n", POCKET_VERSION, pocket::build_description().c_str(),
+                  pocket::describe(pocket::cpu_config()).c_str());
       return 0;
     }
     struct Command {

@@ -46,7 +46,7 @@ ScratchLayout scratch_layout(const GemmBlocking& b, std::int64_t M, std::int64_t
       std::min<std::int64_t>(b.kc, round_up(std::max<std::int64_t>(K, 1), b.lanes));
   const std::int64_t rows = std::min(rows_per_x_block(b, n_streams), round_up(M, b.mr));
   return {rows * kcp, static_cast<std::int64_t>(b.nr) * kcp,
-          std::max<std::int64_t>(1, b.nc / n_streams)};
+          std::max<std::int64_t>(1, b.nc / b.nr / n_streams)};
 }
 
 std::int64_t scratch_floats(const ScratchLayout& l, int n_streams) {

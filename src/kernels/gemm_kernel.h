@@ -1,5 +1,6 @@
-// The ISA-specific part of the GEMM: one micro-kernel per ISA and one row of block sizes.
-// Everything else (packing, blocking loops, threads) is written once in gemm.cpp/gemm_pack.cpp.
+// The ISA-specific part of the GEMM: a micro-kernel and a row of block sizes, chosen at run time
+// for the CPU (cpu_config.h). Everything else (packing, blocking loops, threads) is written once
+// in gemm.cpp/gemm_pack.cpp.
 //
 // The micro-kernel works on dot-product tiles (as gemma.cpp's MatMul, since W is stored Bᵀ):
 // an MR×NR tile of Y is kept as MR·NR vector accumulators over K lanes,
@@ -11,9 +12,10 @@
 //   X panel of m rows:  xp[(c·m + i)·L + l]  = X[i, c·L + l]     i < m ≤ MR
 //   W panel of NR rows: wp[(c·NR + j)·L + l] = W'[j, c·L + l]    rows past N are zero
 //
-// Porting to a new SoC = a new gemm_ukernel_<isa>.cpp + its row in kGemmBlocking + tests passing.
+// Porting to a new SoC: src/kernels/README.md ("A new CPU").
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 
 #include "kernels/weight_view.h"
@@ -28,38 +30,24 @@ using GemmUkernel = void (*)(std::int64_t kcp, const float* xp, const float* wp,
 
 inline constexpr int kGemmMaxMr = 8;
 
-// One row of block sizes. lanes: floats per vector; mr × nr: register tile; kc: K block (a
-// multiple of lanes; X and W panels of kc floats per row stay in L1/L2); mb: X rows packed per
-// block (the packed X block, mb × kc floats per stream, stays in L2); nc: W panels (of nr rows)
-// packed per block, all streams together (the packed W block, nc × nr × kc floats, stays in L2).
+// One row of block sizes (BLIS's MR, NR, KC, MC, NC). isa: the kernel set (arch/<isa>/);
+// lanes: floats per vector; mr × nr: register tile; kc: K block (a multiple of lanes; X and W
+// panels of kc floats per row stay in L1/L2); mb (MC): X rows packed per block (the packed X
+// block, mb × kc floats for all streams together, stays in L2); nc: W rows per N block (a
+// multiple of nr, at least nr · kMaxStreams; the packed W block, nc × kc floats for all streams
+// together, stays in L2 beside the X block).
+//
+// lanes and kc fix the order of every sum, so all rows of one isa share them: a run gives the
+// same bits on every CPU of that kernel set, whichever row it gets (tests/kernels/cpu_config_test).
 struct GemmBlocking {
   const char* isa;
   int lanes, mr, nr, kc, mb, nc;
 };
 
-//                                   isa       lanes mr nr  kc   mb   nc
-inline constexpr GemmBlocking kGemmBlocking[] = {
-    {"avx512", 16, 4, 6, 1024, 256, 32},
-    {"avx2", 8, 3, 4, 512, 252, 64},
-    {"neon", 4, 4, 6, 256, 256, 64},
-    {"scalar", 1, 4, 4, 256, 256, 64},
-};
-
 constexpr bool blocking_is_valid(const GemmBlocking& b) {
-  return b.mr >= 1 && b.mr <= kGemmMaxMr && b.kc % b.lanes == 0 && b.mb % b.mr == 0 &&
-         b.nc >= kMaxStreams;
-}
-static_assert(blocking_is_valid(kGemmBlocking[0]) && blocking_is_valid(kGemmBlocking[1]) &&
-              blocking_is_valid(kGemmBlocking[2]) && blocking_is_valid(kGemmBlocking[3]));
-
-constexpr const GemmBlocking& gemm_blocking(const char* isa) {
-  for (const auto& row : kGemmBlocking) {
-    const char* a = row.isa;
-    const char* b = isa;
-    while (*a && *a == *b) ++a, ++b;
-    if (*a == *b) return row;
-  }
-  return kGemmBlocking[3];
+  return b.lanes >= 1 && b.mr >= 1 && b.mr <= kGemmMaxMr && b.nr >= 1 && b.kc >= b.lanes &&
+         b.kc % b.lanes == 0 && b.mb >= b.mr && b.mb % b.mr == 0 && b.nc >= b.nr * kMaxStreams &&
+         b.nc % b.nr == 0;
 }
 
 struct GemmKernel {
@@ -67,8 +55,25 @@ struct GemmKernel {
   GemmUkernel ukernel[kGemmMaxMr + 1];  // ukernel[m]: panels of m rows, 1 ≤ m ≤ mr
 };
 
-// The kernel of the compiled SIMD path, and the portable scalar one (always available).
+// The kernel of the CPU config chosen for this machine (cpu_config()), and the portable scalar one
+// (always available).
 const GemmKernel& gemm_kernel_native();
 const GemmKernel& gemm_kernel_scalar();
+
+// The kernel of row `row` of kCpuConfigs, or nullptr when this binary has no micro-kernels for
+// that row's isa (not this architecture, or the files of arch/<isa>/ were built without its
+// flags). One function per kernel set, defined in arch/<isa>/gemm_ukernel.cpp.
+namespace avx512 {
+const GemmKernel* gemm_kernel_of_row(std::size_t row);
+}
+namespace avx2 {
+const GemmKernel* gemm_kernel_of_row(std::size_t row);
+}
+namespace neon {
+const GemmKernel* gemm_kernel_of_row(std::size_t row);
+}
+namespace scalar {
+const GemmKernel* gemm_kernel_of_row(std::size_t row);
+}
 
 }  // namespace pocket

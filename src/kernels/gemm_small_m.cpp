@@ -8,7 +8,7 @@
 #include "kernels/zrng_simd.h"
 
 #if !defined(POCKET_SIMD_SCALAR)
-#include "kernels/gemm_ukernel_simd.h"
+#include "kernels/simd_reduce.h"
 #endif
 
 namespace pocket::gemm_detail {

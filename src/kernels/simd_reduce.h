@@ -1,21 +1,13 @@
-// Horizontal reductions of one vfloat that xsimd 8 lacks (it has hadd for the sum, no max).
+// Horizontal reductions that xsimd 8 lacks or gets wrong (arch/<isa>/simd.h): hmax(v), the max
+// over v's lanes, and sum_each_row(rows), whose lane r is Σ lanes of rows[r] for r < kFloatLanes
+// (the last step of every dot-product tile).
 #pragma once
 
 #include "kernels/simd.h"
 
 #if !defined(POCKET_SIMD_SCALAR)
-#include <algorithm>
-
 namespace pocket {
-
-// max over the lanes of v
-inline float hmax(vfloat v) {
-  alignas(64) float lanes[kFloatLanes];
-  v.store_aligned(lanes);
-  float m = lanes[0];
-  for (int i = 1; i < kFloatLanes; ++i) m = std::max(m, lanes[i]);
-  return m;
-}
-
+using simd::hmax;
+using simd::sum_each_row;
 }  // namespace pocket
 #endif

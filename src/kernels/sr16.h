@@ -73,21 +73,10 @@ inline void fill_sr_bits(std::uint64_t sr_key, std::uint64_t first, std::size_t 
     out[k++] = sr_bits(sr_key, index++);
   }
 #if defined(POCKET_SIMD_AVX512) && defined(__AVX512DQ__)
-  using vword = xsimd::batch<std::uint64_t>;
-  static_assert(vword::size == 8);
-  if (k + 16 <= n) {
-    // state of word j: sr_key + GAMMA * (j + 1), lanes j = index/2 + 0..7
-    const vword lane{0ull, 1ull, 2ull, 3ull, 4ull, 5ull, 6ull, 7ull};
-    vword state = vword(sr_key + kGamma * ((index >> 1) + 1)) + vword(kGamma) * lane;
-    const vword step(kGamma * 8);
-    for (; k + 16 <= n; k += 16, index += 16, state += step) {
-      vword x = (state ^ (state >> 30)) * vword(0xBF58476D1CE4E5B9ull);
-      x = (x ^ (x >> 27)) * vword(0x94D049BB133111EBull);
-      x = x ^ (x >> 31);
-      // little-endian: the low half of word j (element 2j) lands first, as sr_bits orders them
-      x.store_unaligned(reinterpret_cast<std::uint64_t*>(out + k));
-    }
-  }
+  const std::size_t blocks = (n - k) / 16;
+  simd::fill_sr_bits_x16(sr_key, kGamma, index, blocks, out + k);
+  k += 16 * blocks;
+  index += 16 * blocks;
 #endif
   for (; k + 2 <= n; k += 2, index += 2) {
     const std::uint64_t word = z_word(sr_key, index >> 1);

@@ -1,19 +1,23 @@
 // GEMM micro-kernel in plain C++ (one lane): the portable fallback, and the reference the SIMD
 // micro-kernels are tested against through the same driver and packers.
-#include "kernels/gemm_kernel.h"
-#include "kernels/simd.h"
+#include <cstddef>
+#include <iterator>
 
-namespace pocket {
+#include "kernels/cpu_config.h"
+#include "kernels/gemm_kernel.h"
+
+namespace pocket::scalar {
 
 namespace {
 
-constexpr GemmBlocking kBlocking = gemm_blocking("scalar");
+constexpr std::size_t kRow = scalar_row();
+constexpr GemmBlocking kBlocking = kCpuConfigs[kRow].gemm;
 
 // With one lane the packed panels are xp[k·M + i] and wp[k·NR + j]; each dot product is summed
 // in k order, as the reference GEMM does.
 template <int M>
-void ukernel_scalar(std::int64_t kcp, const float* xp, const float* wp, float* y,
-                    std::int64_t ldy, int n, const float* bias, bool accumulate) {
+void ukernel_scalar(std::int64_t kcp, const float* xp, const float* wp, float* y, std::int64_t ldy,
+                    int n, const float* bias, bool accumulate) {
   constexpr int NR = kBlocking.nr;
   float acc[M][NR] = {};
   for (std::int64_t k = 0; k < kcp; ++k) {
@@ -31,17 +35,17 @@ void ukernel_scalar(std::int64_t kcp, const float* xp, const float* wp, float* y
   }
 }
 
-static_assert(kBlocking.mr == 4 && kBlocking.lanes == 1);
+static_assert(kBlocking.mr == 4 && kBlocking.lanes == 1 && blocking_is_valid(kBlocking));
 constexpr GemmKernel kKernel{
     kBlocking,
     {nullptr, &ukernel_scalar<1>, &ukernel_scalar<2>, &ukernel_scalar<3>, &ukernel_scalar<4>}};
 
 }  // namespace
 
-const GemmKernel& gemm_kernel_scalar() { return kKernel; }
+const GemmKernel* gemm_kernel_of_row(std::size_t row) { return row == kRow ? &kKernel : nullptr; }
 
-#if defined(POCKET_SIMD_SCALAR)
-const GemmKernel& gemm_kernel_native() { return kKernel; }
-#endif
+}  // namespace pocket::scalar
 
+namespace pocket {
+const GemmKernel& gemm_kernel_scalar() { return *scalar::gemm_kernel_of_row(scalar::kRow); }
 }  // namespace pocket
