@@ -133,7 +133,7 @@ struct MatmulWeights {
 };
 
 MatmulWeights matmul_weights(const ModelWeights& w) {
-  auto size = [](const Linear& l) { return l ? static_cast<double>(l.out * l.in) : 0.0; };
+  auto size = [](const Linear& l) { return l ? static_cast<double>(l.out() * l.in()) : 0.0; };
   MatmulWeights m;
   for (const LayerWeights& L : w.layers) {
     for (const Linear* l : {&L.q, &L.k, &L.v, &L.o, &L.up, &L.down, &L.gate}) {
@@ -149,7 +149,7 @@ double prefill_flops(const Model& model, std::int64_t B, std::int64_t T) {
   const ModelConfig& c = model.config();
   const MatmulWeights m = matmul_weights(model.weights());
   const double t = static_cast<double>(T);
-  const double pairs = c.causal() ? t * (t + 1) / 2 : t * t;
+  const double pairs = c.causal ? t * (t + 1) / 2 : t * t;
   return 2.0 * m.per_token * B * t + 2.0 * m.per_logit_row * B +
          4.0 * c.head_dim * c.n_heads * c.n_layers * B * pairs;
 }
@@ -278,7 +278,7 @@ void run_shape(const std::string& name, const std::string& dir, const Options& o
     auto prefill = sizes.prefill;
     if (config.arch == Arch::kLlama) prefill.emplace_back(1, sizes.llama_long);
     for (const auto& [B, T] : prefill) push(time_prefill(model, B, T, opt.reps, report));
-    if (config.causal()) {
+    if (config.causal) {
       push(time_decode(model, sizes.decode_context, sizes.decode_steps, opt.reps, report));
     }
   }

@@ -127,7 +127,7 @@ Task synthetic_task(const ModelConfig& c, std::int64_t len) {
   task.options.kind = TaskKind::kClassification;
   task.options.max_len = len;
   task.options.labels = " terrible| great";
-  task.mlm = !c.causal();
+  task.mlm = !c.causal;
   task.mask_id = task.mlm ? static_cast<std::int32_t>(c.vocab_size - 1) : -1;
   task.pad_id = c.pad_token_id >= 0 ? c.pad_token_id : 0;
   task.label_words = {" terrible", " great"};
@@ -163,7 +163,7 @@ Dataset synthetic_data(const ModelConfig& c, const Task& task, std::int64_t n, s
 
 // Weights of the Linear layers applied to every token, and to every logit row only.
 double forward_flops(const Model& model, std::int64_t B, std::int64_t T, std::int64_t rows) {
-  auto size = [](const Linear& l) { return l ? static_cast<double>(l.out * l.in) : 0.0; };
+  auto size = [](const Linear& l) { return l ? static_cast<double>(l.out() * l.in()) : 0.0; };
   const ModelWeights& w = model.weights();
   double per_token = 0.0;
   for (const LayerWeights& L : w.layers) {
@@ -173,7 +173,7 @@ double forward_flops(const Model& model, std::int64_t B, std::int64_t T, std::in
   const double per_row = size(w.project_out) + size(w.mlm_dense) + size(w.head);
   const ModelConfig& c = model.config();
   const double t = static_cast<double>(T);
-  const double pairs = c.causal() ? t * (t + 1) / 2 : t * t;
+  const double pairs = c.causal ? t * (t + 1) / 2 : t * t;
   return 2.0 * per_token * B * t + 2.0 * per_row * rows +
          4.0 * c.head_dim * c.n_heads * c.n_layers * B * pairs;
 }

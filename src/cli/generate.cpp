@@ -57,7 +57,7 @@ int cmd_generate(int argc, char** argv) {
 
   const Model model(dir);
   const ModelConfig& c = model.config();
-  if (!c.causal()) {
+  if (!c.causal) {
     throw Error(dir, std::string(arch_name(c.arch)) + " is not a causal language model: use "
                      "pocket forward (its MLM head) instead");
   }

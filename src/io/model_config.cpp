@@ -113,7 +113,6 @@ void parse_opt(const Fields& f, ModelConfig& c) {
   if (!f.boolean_or("layer_norm_elementwise_affine", true)) {
     f.fail("layer_norm_elementwise_affine = false is not supported");
   }
-  c.position_offset = 2;  // OPTLearnedPositionalEmbedding
   c.pad_token_id = f.token_id_or("pad_token_id", 1);
   c.bos_token_id = f.token_id_or("bos_token_id", 2);
   c.eos_token_id = f.token_id_or("eos_token_id", 2);
@@ -202,23 +201,48 @@ std::int64_t ModelConfig::n_params() const {
   std::int64_t layer = d * q + 2 * d * kv + q * d;  // q, k, v, o
   if (qkv_bias) layer += q + 2 * kv;
   if (o_bias) layer += d;
-  const bool gated = arch == Arch::kLlama;
-  layer += (gated ? 3 : 2) * d * ffn_dim;
-  if (mlp_bias) layer += (gated ? 2 : 1) * ffn_dim + d;
+  layer += (gated_mlp ? 3 : 2) * d * ffn_dim;
+  if (mlp_bias) layer += (gated_mlp ? 2 : 1) * ffn_dim + d;
   const std::int64_t norm_size = norm == Norm::kLayerNorm ? 2 * d : d;
   layer += 2 * norm_size;
   std::int64_t total = n_layers * layer + vocab_size * embed_dim;
   if (!tie_word_embeddings) total += vocab_size * embed_dim;
   if (final_norm) total += norm_size;
-  if (arch == Arch::kOpt) {
-    total += (max_positions + position_offset) * d;
-    if (embed_dim != d) total += 2 * embed_dim * d;
-  }
-  if (arch == Arch::kRoberta) {
-    total += max_positions * d + type_vocab_size * d + 2 * d;  // embeddings + their LayerNorm
-    total += d * d + d + 2 * d + vocab_size;                   // MLM head
-  }
+  if (positions == Positions::kLearned) total += position_rows * d;
+  if (embed_dim != d) total += 2 * embed_dim * d;  // OPT's project_in and project_out
+  if (arch == Arch::kRoberta) total += type_vocab_size * d + 2 * d;  // token types, LayerNorm
+  if (head == Head::kMlm) total += d * d + d + 2 * d + vocab_size;   // dense, LayerNorm, bias
   return total;
+}
+
+void set_family_features(ModelConfig& c) {
+  switch (c.arch) {
+    case Arch::kOpt:  // OPTLearnedPositionalEmbedding: position + 2, padding -> row 1
+      c.causal = true;
+      c.positions = Positions::kLearned;
+      c.position_rows = c.max_positions + 2;
+      c.position_first_row = 2;
+      c.position_pad_row = 1;
+      c.gated_mlp = false;
+      c.head = Head::kLinear;
+      break;
+    case Arch::kRoberta:  // create_position_ids_from_input_ids: padding_idx + 1 + position
+      c.causal = false;
+      c.positions = Positions::kLearned;
+      c.position_rows = c.max_positions;
+      c.position_first_row = c.pad_token_id + 1;
+      c.position_pad_row = c.pad_token_id;
+      c.gated_mlp = false;
+      c.head = Head::kMlm;
+      break;
+    case Arch::kLlama:
+      c.causal = true;
+      c.positions = Positions::kRope;
+      c.position_rows = c.position_first_row = c.position_pad_row = 0;
+      c.gated_mlp = true;
+      c.head = Head::kLinear;
+      break;
+  }
 }
 
 ModelConfig load_model_config(const std::string& dir) {
@@ -257,6 +281,7 @@ ModelConfig load_model_config(const std::string& dir) {
       c.eos_token_id >= c.vocab_size) {
     f.fail("a special token id is not below vocab_size");
   }
+  set_family_features(c);
   return c;
 }
 

@@ -17,6 +17,12 @@ namespace pocket {
 enum class Arch { kOpt, kRoberta, kLlama };
 enum class Activation { kRelu, kGelu, kGeluTanh, kSilu };
 enum class Norm { kLayerNorm, kRmsNorm };
+// How a token's position enters: rows of a learned table added to the embeddings, or rotary
+// embeddings applied to queries and keys in every layer.
+enum class Positions { kLearned, kRope };
+// What turns the last hidden state into logits: one linear layer (after the final norm, if any),
+// or RoBERTa's MLM head (dense -> GELU -> LayerNorm -> decoder + bias).
+enum class Head { kLinear, kMlm };
 
 struct ModelConfig {
   Arch arch = Arch::kOpt;
@@ -45,7 +51,6 @@ struct ModelConfig {
   bool mlp_bias = false;
 
   // Positions.
-  std::int64_t position_offset = 0;  // OPT: 2 (learned table has max_positions + 2 rows)
   float rope_theta = 10000.0f;       // Llama only
   std::int64_t type_vocab_size = 0;  // RoBERTa token types (type 0 is used)
 
@@ -53,7 +58,15 @@ struct ModelConfig {
   std::int32_t bos_token_id = -1;
   std::int32_t eos_token_id = -1;
 
-  bool causal() const { return arch != Arch::kRoberta; }
+  // The features the one forward pass reads instead of the family (set_family_features):
+  bool causal = true;                  // a token attends to the tokens before it only
+  Positions positions = Positions::kLearned;
+  std::int64_t position_rows = 0;      // kLearned: rows of the table
+  std::int64_t position_first_row = 0; // kLearned: the row of position 0 (OPT 2, RoBERTa pad + 1)
+  std::int64_t position_pad_row = 0;   // kLearned: the row a padding token reads (OPT 1, RoBERTa pad)
+  bool gated_mlp = false;              // down(act(gate(x)) * up(x)) instead of down(act(up(x)))
+  Head head = Head::kLinear;
+
   // Parameters in the checkpoint (weights + biases + norms), for reports.
   std::int64_t n_params() const;
 };
@@ -62,6 +75,10 @@ struct ModelConfig {
 // unknown model_type, a missing or out-of-range field, or an option pocket does not implement
 // (e.g. rope_scaling, sliding windows).
 ModelConfig load_model_config(const std::string& dir);
+
+// Sets the feature fields (causal .. head) that `arch` implies, from max_positions and
+// pad_token_id: what load_model_config does last, and what a config built in code must call.
+void set_family_features(ModelConfig& config);
 
 // The config.json text Hugging Face would write for `config` (used by `pocket init`).
 std::string model_config_json(const ModelConfig& config);

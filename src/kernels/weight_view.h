@@ -48,6 +48,7 @@ struct MutableWeightView {
   std::int64_t cols = 0;
   std::int64_t stride = 0;
   operator WeightView() const { return {format, data, scales, rows, cols, stride}; }
+  explicit operator bool() const { return data != nullptr; }
 };
 
 inline constexpr int kMaxStreams = 8;

@@ -1,6 +1,7 @@
 #include "kernels/zo_update.h"
 
 #include <algorithm>
+#include <cassert>
 
 #include "kernels/fp16_simd.h"
 #include "kernels/simd.h"
@@ -146,6 +147,38 @@ void zo_update_f32_master_ref(float* master, fp16* w, std::size_t n, const ZoUpd
 void zo_update_f32_master(float* master, fp16* w, std::size_t n, const ZoUpdate& p) {
   for_each_task(n, [&](std::size_t begin, std::size_t end) {
     update_f32_master_range(master, w, begin, end, p);
+  });
+}
+
+// A view row by row (one call when its rows are contiguous), with each row's flat index base.
+template <class F>
+void for_each_row_run(const MutableWeightView& w, const ZoUpdate& p, F&& fn) {
+  if (w.stride == w.cols || w.rows == 1) {
+    fn(std::int64_t{0}, static_cast<std::size_t>(w.rows * w.cols), p);
+    return;
+  }
+  for (std::int64_t r = 0; r < w.rows; ++r) {
+    ZoUpdate row = p;
+    row.index_base = p.index_base + static_cast<std::uint64_t>(r * w.stride);
+    fn(r * w.stride, static_cast<std::size_t>(w.cols), row);
+  }
+}
+
+void zo_update(const MutableWeightView& w, const ZoUpdate& p) {
+  assert(w.format == WeightFormat::kF16);
+  auto* data = static_cast<fp16*>(w.data);
+  for_each_row_run(w, p, [&](std::int64_t offset, std::size_t n, const ZoUpdate& u) {
+    zo_update_f16(data + offset, n, u);
+  });
+}
+
+void zo_update(const MutableWeightView& master, const MutableWeightView& w, const ZoUpdate& p) {
+  assert(master.format == WeightFormat::kF32 && w.format == WeightFormat::kF16);
+  assert(master.rows == w.rows && master.cols == w.cols && master.stride == w.stride);
+  auto* m = static_cast<float*>(master.data);
+  auto* data = static_cast<fp16*>(w.data);
+  for_each_row_run(w, p, [&](std::int64_t offset, std::size_t n, const ZoUpdate& u) {
+    zo_update_f32_master(m + offset, data + offset, n, u);
   });
 }
 

@@ -27,6 +27,7 @@
 #include <cstdint>
 
 #include "kernels/fp16.h"
+#include "kernels/weight_view.h"
 
 namespace pocket {
 
@@ -61,5 +62,13 @@ void zo_update_f16_ref(fp16* w, std::size_t n, const ZoUpdate& p);
 //   w[i]      <- f32_to_f16_scalar(master[i])               (|master| >= 65520 gives ±Inf)
 void zo_update_f32_master(float* master, fp16* w, std::size_t n, const ZoUpdate& p);
 void zo_update_f32_master_ref(float* master, fp16* w, std::size_t n, const ZoUpdate& p);
+
+// The update of a whole tensor through its view, the format choosing the arithmetic: F16 as
+// zo_update_f16. Element (r, c) has the flat index index_base + r·stride + c, as a GEMM's
+// perturbation reads it (weight_view.h). The quantized formats add their update here.
+void zo_update(const MutableWeightView& w, const ZoUpdate& p);
+// With an fp32 master: `master` (F32, w's shape) as zo_update_f32_master, and w (F16) its
+// round-to-nearest copy.
+void zo_update(const MutableWeightView& master, const MutableWeightView& w, const ZoUpdate& p);
 
 }  // namespace pocket

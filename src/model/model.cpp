@@ -26,15 +26,25 @@ Model::Model(const std::string& dir, bool writable)
   // Every forward reads every weight: ask the kernel to start reading the files in now
   // (asynchronous readahead; the pages stay clean page cache either way).
   for (const auto& file : checkpoint_.files()) file->mapping().advise(MapAdvice::kWillNeed);
-  if (config_.arch == Arch::kLlama) {
+  if (config_.positions == Positions::kRope) {
     rope_ = std::make_unique<RopeTable>(static_cast<int>(config_.head_dim), config_.max_positions,
                                         config_.rope_theta);
   }
 }
 
-fp16* Model::mutable_tensor(const std::string& name) {
-  if (!writable_) throw Error(dir_, "model opened read-only, tensor " + name + " cannot be written");
-  return reinterpret_cast<fp16*>(checkpoint_.mutable_data(name));
+MutableWeightView Model::mutable_view(const Param& p) {
+  if (!writable_) throw Error(dir_, "model opened read-only, tensor " + p.name + " cannot be written");
+  const WeightView& v = p.view;
+  return {v.format, checkpoint_.mutable_data(p.name), nullptr, v.rows, v.cols, v.stride};
+}
+
+Perturbation Perturbation::pair(std::uint64_t seed, float eps) {
+  Perturbation p;
+  p.streams = 2;
+  p.seed[0] = p.seed[1] = seed;
+  p.scale[0] = eps;
+  p.scale[1] = -eps;
+  return p;
 }
 
 namespace {
@@ -71,8 +81,10 @@ Session::Session(const Model& model, const SessionLimits& limits)
       limits.kv_cache_len < 0 || limits.logit_chunk_rows < 0) {
     throw Error("session", "batch, length and logit rows must be positive");
   }
-  if (limits.streams != 1 && limits.streams != 2) throw Error("session", "streams must be 1 or 2");
-  if (limits.kv_cache_len > 0 && !c.causal()) {
+  if (limits.streams < 1 || limits.streams > kMaxStreams) {
+    throw Error("session", "streams must be 1 to " + std::to_string(kMaxStreams));
+  }
+  if (limits.kv_cache_len > 0 && !c.causal) {
     throw Error("session", std::string(arch_name(c.arch)) + " is not causal: no KV cache");
   }
   if (limits.kv_cache_len > 0 && limits.streams != 1) {
@@ -80,9 +92,10 @@ Session::Session(const Model& model, const SessionLimits& limits)
   }
   const std::int64_t n = limits.max_batch * limits.max_len;
   const std::int64_t attn_width = std::max(c.n_heads * c.head_dim, c.hidden);
-  const std::int64_t ffn_width = c.ffn_dim * (c.arch == Arch::kLlama ? 2 : 1);
+  const std::int64_t ffn_width = c.ffn_dim * (c.gated_mlp ? 2 : 1);
   const std::int64_t head_rows = std::max(limits.max_logit_rows, limits.logit_chunk_rows);
-  const std::int64_t small = limits.streams == 2 ? static_cast<std::int64_t>(model.weights().small.size()) : 0;
+  const std::int64_t small =
+      limits.streams >= 2 ? static_cast<std::int64_t>(model.params().vectors().size()) : 0;
   // Per stream: x, h (= attn), qkv (= ffn), rows_a, rows_b, logits, small. Two pairs share memory
   // because their lives never overlap within a layer: h (the normed input) is dead once q, k, v
   // are computed, when attention writes attn; qkv is dead once attention has read it, before the
@@ -98,6 +111,7 @@ Session::Session(const Model& model, const SessionLimits& limits)
   for (std::int64_t size : sizes) total += size;
   arena_.assign(static_cast<std::size_t>(total * limits.streams), 0.0f);
   float* p = arena_.data();
+  streams_.resize(static_cast<std::size_t>(limits.streams));
   for (int s = 0; s < limits.streams; ++s) {
     Stream& st = streams_[s];
     float** views[] = {&st.x, &st.h, &st.qkv, &st.rows_a, &st.rows_b, &st.logits, &st.small};
@@ -124,11 +138,6 @@ Session::Session(const Model& model, const SessionLimits& limits)
 
 std::size_t Session::arena_bytes() const { return arena_.size() * sizeof(float); }
 std::size_t Session::kv_cache_bytes() const { return kv_.size() * sizeof(float); }
-
-void Session::set_frozen(std::vector<std::uint64_t> frozen_pids) {
-  std::sort(frozen_pids.begin(), frozen_pids.end());
-  frozen_ = std::move(frozen_pids);
-}
 
 void Session::check_batch(const TokenBatch& batch) const {
   if (batch.batch < 1 || batch.batch > limits_.max_batch || batch.len < 1 ||
@@ -180,11 +189,14 @@ void Session::forward(const TokenBatch& batch, const std::int64_t* rows, std::in
 
 void Session::forward_chunks(const TokenBatch& batch, const std::int64_t* rows,
                              std::int64_t n_rows, LogitSink& sink,
-                             const StreamPerturbation* perturbation) {
+                             const Perturbation* perturbation) {
   check_batch(batch);
   if (limits_.logit_chunk_rows < 1) throw Error("forward", "the session has no logit chunks");
-  if (perturbation != nullptr && limits_.streams != 2) {
-    throw Error("forward", "a perturbed forward needs a two-stream session");
+  if (perturbation != nullptr && (limits_.streams < 2 || perturbation->streams < 1 ||
+                                  perturbation->streams > limits_.streams)) {
+    throw Error("forward", "a perturbation of " + std::to_string(perturbation->streams) +
+                               " streams in a session of " + std::to_string(limits_.streams) +
+                               " (perturbed forwards need a session of 2 or more)");
   }
   if (perturbation != nullptr && observer_ != nullptr) {
     throw Error("forward", "a layer observer sees one-stream forwards only");
@@ -194,22 +206,25 @@ void Session::forward_chunks(const TokenBatch& batch, const std::int64_t* rows,
       throw Error("forward", "logit row out of the batch");
     }
   }
-  active_ = perturbation != nullptr ? 2 : 1;
+  active_ = perturbation != nullptr ? perturbation->streams : 1;
   perturbation_ = perturbation;
   if (perturbation != nullptr) {
     // Biases and norm weights: one perturbed fp32 copy per stream, z over each tensor's elements.
-    const ModelWeights& w = model_.weights();
-    for (const SmallTensor& t : w.small_tensors) {
-      for (int s = 0; s < 2; ++s) {
-        const WeightPerturbation p = this->perturbation(t.name);
-        perturb_copy(w.small.data() + t.offset, streams_[s].small + t.offset,
-                     static_cast<std::size_t>(t.size), p.key[s], p.scale[s], 0);
+    const ParamTable& params = model_.params();
+    for (const Param& p : params) {
+      if (p.kind != ParamKind::kVector) continue;
+      const WeightPerturbation z = this->perturbation(p);
+      const std::int64_t offset = params.vector_offset(p);
+      for (int s = 0; s < active_; ++s) {
+        perturb_copy(p.f32, streams_[s].small + offset, static_cast<std::size_t>(p.numel),
+                     z.key[s], z.scale[s], 0);
       }
     }
   }
   set_positions(batch);
   run_body(batch, positions_.data(), 0, /*use_cache=*/false);
-  float* out[2] = {streams_[0].logits, limits_.streams == 2 ? streams_[1].logits : nullptr};
+  float* out[kMaxStreams] = {};
+  for (int s = 0; s < active_; ++s) out[s] = streams_[s].logits;
   for (std::int64_t first = 0; first < n_rows; first += limits_.logit_chunk_rows) {
     const std::int64_t count = std::min(limits_.logit_chunk_rows, n_rows - first);
     run_head(rows + first, count, out);
@@ -245,21 +260,21 @@ void Session::forward_cached(const std::int32_t* ids, std::int64_t batch, std::i
   cached_ += len;
 }
 
-// z of tensor `name` for the two streams: +eps (s = 0), -eps (s = 1), 0 when frozen.
-WeightPerturbation Session::perturbation(const std::string& name) const {
-  WeightPerturbation p;
-  p.streams = 2;
-  const std::uint64_t pid = fnv1a64(name);
-  p.key[0] = p.key[1] = z_key(perturbation_->seed, pid);
-  const bool frozen = std::binary_search(frozen_.begin(), frozen_.end(), pid);
-  p.scale[0] = frozen ? 0.0f : perturbation_->eps;
-  p.scale[1] = frozen ? 0.0f : -perturbation_->eps;
-  return p;
+// What each stream of the current perturbed call reads for parameter p: scale 0 when frozen.
+WeightPerturbation Session::perturbation(const Param& p) const {
+  WeightPerturbation z;
+  z.streams = active_;
+  for (int s = 0; s < active_; ++s) {
+    z.key[s] = z_key(perturbation_->seed[s], p.pid);
+    z.scale[s] = p.trainable ? perturbation_->scale[s] : 0.0f;
+  }
+  return z;
 }
 
-const float* Session::vec(int s, const float* p) const {
-  if (p == nullptr || perturbation_ == nullptr) return p;
-  return streams_[s].small + (p - model_.weights().small.data());
+const float* Session::vec(int s, const Param* p) const {
+  if (p == nullptr) return nullptr;
+  if (perturbation_ == nullptr) return p->f32;
+  return streams_[s].small + model_.params().vector_offset(*p);
 }
 
 // y_s[M, l.out] (row stride ldy) = x_s[M, l.in] (row stride ldx) · (W ± εz)ᵀ + b_s (+ y_s)
@@ -267,71 +282,67 @@ void Session::linear(const Linear& l, std::int64_t M, Buf x, std::int64_t x_off,
                      Buf y, std::int64_t y_off, std::int64_t ldy, bool accumulate) {
   GemmOptions options;
   options.accumulate = accumulate;
-  const WeightView w{WeightFormat::kF16, l.w, nullptr, l.out, l.in, l.in};
-  GemmStream streams[2];
+  GemmStream streams[kMaxStreams];
   for (int s = 0; s < active_; ++s) {
     streams[s] = {streams_[s].*x + x_off, streams_[s].*y + y_off, vec(s, l.bias)};
   }
   if (perturbation_ == nullptr) {
-    gemm(M, w, 1, streams, ldx, ldy, options);
+    gemm(M, l.weight->view, active_, streams, ldx, ldy, options);
     return;
   }
-  const WeightPerturbation z = perturbation(l.name);
-  gemm(M, w, 2, streams, ldx, ldy, options, &z);
+  const WeightPerturbation z = perturbation(*l.weight);
+  gemm(M, l.weight->view, active_, streams, ldx, ldy, options, &z);
 }
 
 void Session::norm(const NormWeights& w, Buf x, Buf out, std::int64_t rows, std::int64_t width) {
   const ModelConfig& c = model_.config();
   for (int s = 0; s < active_; ++s) {
     if (c.norm == Norm::kRmsNorm) {
-      rmsnorm(streams_[s].*x, streams_[s].*out, rows, width, vec(s, w.w), c.norm_eps);
+      rmsnorm(streams_[s].*x, streams_[s].*out, rows, width, vec(s, w.weight), c.norm_eps);
     } else {
-      layernorm(streams_[s].*x, streams_[s].*out, rows, width, vec(s, w.w), vec(s, w.b),
+      layernorm(streams_[s].*x, streams_[s].*out, rows, width, vec(s, w.weight), vec(s, w.bias),
                 c.norm_eps);
     }
   }
 }
 
-// Embeddings: x = tokens (·project_in) + learned positions (+ token type 0, LayerNorm). Under a
-// perturbation the table rows are perturbed as they are gathered (row r takes z[r·d + j]).
+// out[i, :] = rows ids[i] of `table` (+ addend[i, :]) for stream s: perturbed as they are
+// gathered under a perturbation (row r takes z[r·width + j]).
+void Session::gather(int s, const Param& table, const std::int32_t* ids, std::int64_t n,
+                     const float* addend, float* out) const {
+  const WeightView& v = table.view;
+  const auto* data = static_cast<const fp16*>(v.data);
+  if (perturbation_ == nullptr) {
+    embedding_gather(data, v.rows, v.cols, ids, n, addend, out);
+  } else {
+    const WeightPerturbation z = perturbation(table);
+    embedding_gather_perturbed(data, v.rows, v.cols, ids, n, addend, out, z.key[s], z.scale[s], 0);
+  }
+}
+
+// Embeddings: x = tokens (·project_in) (+ learned positions, + token type 0, LayerNorm).
 void Session::embed(const TokenBatch& batch, const std::int32_t* pos, std::int64_t past) {
   const ModelConfig& c = model_.config();
   const ModelWeights& w = model_.weights();
-  const std::int64_t n = batch.batch * batch.len, d = c.hidden, E = c.embed_dim;
-  auto gather = [&](int s, const fp16* table, const std::string& name, std::int64_t rows,
-                    std::int64_t width, const std::int32_t* ids, const float* addend, float* out) {
-    if (perturbation_ == nullptr) {
-      embedding_gather(table, rows, width, ids, n, addend, out);
-    } else {
-      const WeightPerturbation z = perturbation(name);
-      embedding_gather_perturbed(table, rows, width, ids, n, addend, out, z.key[s], z.scale[s], 0);
-    }
-  };
-  if (c.arch == Arch::kLlama) {
+  const std::int64_t n = batch.batch * batch.len, d = c.hidden;
+  if (c.positions == Positions::kRope) {  // positions enter in the layers
     const std::int64_t last = past + batch.len - 1;
     if (last >= c.max_positions) {
       throw Error("forward", "position " + std::to_string(last) +
                                  " is past max_position_embeddings " +
                                  std::to_string(c.max_positions));
     }
-    for (int s = 0; s < active_; ++s) {
-      gather(s, w.token_embed, w.token_embed_name, c.vocab_size, d, batch.ids, nullptr,
-             streams_[s].x);
-    }
+    for (int s = 0; s < active_; ++s) gather(s, *w.token_embed, batch.ids, n, nullptr, streams_[s].x);
     return;
   }
-  // Learned position table rows. OPT: position + 2, padding -> row 1 (HF: cumsum(mask)·mask − 1
-  // + 2). RoBERTa: padding_idx + 1 + position, padding -> padding_idx.
+  // Learned position table rows: position_first_row + position, padding -> position_pad_row
+  // (OPT: position + 2, padding 1, as HF's cumsum(mask)·mask − 1 + 2; RoBERTa: padding_idx + 1 +
+  // position, padding padding_idx).
   std::int32_t* table_rows = position_rows_.data();
   for (std::int64_t i = 0; i < n; ++i) {
     const std::int32_t p = pos[i];
-    std::int64_t r;
-    if (c.arch == Arch::kOpt) {
-      r = p < 0 ? 1 : p + c.position_offset;
-    } else {
-      r = p < 0 ? c.pad_token_id : c.pad_token_id + 1 + p;
-    }
-    if (r >= w.position_rows) {
+    const std::int64_t r = p < 0 ? c.position_pad_row : c.position_first_row + p;
+    if (r >= c.position_rows) {
       throw Error("forward", "sequence longer than max_position_embeddings " +
                                  std::to_string(c.max_positions));
     }
@@ -341,23 +352,22 @@ void Session::embed(const TokenBatch& batch, const std::int32_t* pos, std::int64
   // rows of a model with project_in.
   for (int s = 0; s < active_; ++s) {
     Stream& st = streams_[s];
-    gather(s, w.position_embed, w.position_embed_name, w.position_rows, d, table_rows, nullptr,
-           st.ffn);
+    gather(s, *w.position_embed, table_rows, n, nullptr, st.ffn);
     if (w.token_type0 != nullptr) {
       const float* type0 = vec(s, w.token_type0);
       for (std::int64_t i = 0; i < n; ++i) residual_add(st.ffn + i * d, type0, d);
     }
     if (!w.project_in) {
-      gather(s, w.token_embed, w.token_embed_name, c.vocab_size, d, batch.ids, st.ffn, st.x);
+      gather(s, *w.token_embed, batch.ids, n, st.ffn, st.x);
     } else {
-      gather(s, w.token_embed, w.token_embed_name, c.vocab_size, E, batch.ids, nullptr, st.h);
+      gather(s, *w.token_embed, batch.ids, n, nullptr, st.h);
     }
   }
   if (w.project_in) {
-    linear(w.project_in, n, &Stream::h, 0, E, &Stream::x, 0, d);
+    linear(w.project_in, n, &Stream::h, 0, c.embed_dim, &Stream::x, 0, d);
     for (int s = 0; s < active_; ++s) residual_add(streams_[s].x, streams_[s].ffn, n * d);
   }
-  if (w.embed_norm.w != nullptr) norm(w.embed_norm, &Stream::x, &Stream::x, n, d);
+  if (w.embed_norm.weight != nullptr) norm(w.embed_norm, &Stream::x, &Stream::x, n, d);
 }
 
 // The layers. Activations are rows of one token each, n = B·T of them; `pos` holds each token's
@@ -382,7 +392,7 @@ void Session::run_body(const TokenBatch& batch, const std::int32_t* pos, std::in
   shape.n_heads = static_cast<int>(c.n_heads);
   shape.n_heads_kv = static_cast<int>(c.n_kv_heads);
   shape.head_dim = static_cast<int>(c.head_dim);
-  shape.causal = c.causal();
+  shape.causal = c.causal;
   shape.q_stride = QKV;
   shape.out_stride = Q;
   const std::int64_t S = limits_.kv_cache_len;
@@ -395,7 +405,7 @@ void Session::run_body(const TokenBatch& batch, const std::int32_t* pos, std::in
     linear(L.q, n, in, 0, d, &Stream::qkv, 0, QKV);
     linear(L.k, n, in, 0, d, &Stream::qkv, Q, QKV);
     linear(L.v, n, in, 0, d, &Stream::qkv, Q + KV, QKV);
-    if (c.arch == Arch::kLlama) {
+    if (c.positions == Positions::kRope) {
       // Padding rows take position 0: their outputs are never read.
       std::int32_t* rp = position_rows_.data();
       for (std::int64_t i = 0; i < n; ++i) rp[i] = std::max(pos[i], 0);
@@ -432,7 +442,7 @@ void Session::run_body(const TokenBatch& batch, const std::int32_t* pos, std::in
 
     // MLP block.
     if (c.pre_norm) norm(L.mlp_norm, &Stream::x, &Stream::h, n, d);
-    if (L.gate) {
+    if (c.gated_mlp) {
       linear(L.gate, n, in, 0, d, &Stream::ffn, 0, 2 * F);
       linear(L.up, n, in, 0, d, &Stream::ffn, F, 2 * F);
       for (int s = 0; s < active_; ++s) swiglu_rows(streams_[s].ffn, n, F);
@@ -463,12 +473,12 @@ void Session::run_head(const std::int64_t* rows, std::int64_t count, float* cons
     linear(w.project_out, count, a, 0, d, b, 0, E);
     std::swap(a, b);
   }
-  if (w.mlm_dense) {
+  if (c.head == Head::kMlm) {
     linear(w.mlm_dense, count, a, 0, d, b, 0, d);
     for (int s = 0; s < active_; ++s) {
       float* y = streams_[s].*b;
       gelu(y, y, count * d);
-      layernorm(y, y, count, d, vec(s, w.mlm_norm.w), vec(s, w.mlm_norm.b), c.norm_eps);
+      layernorm(y, y, count, d, vec(s, w.mlm_norm.weight), vec(s, w.mlm_norm.bias), c.norm_eps);
     }
     std::swap(a, b);
   }

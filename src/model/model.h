@@ -1,9 +1,10 @@
 // A transformer over a memory-mapped Hugging Face checkpoint: OPT, RoBERTa and the Llama family
 // in one forward pass built only from src/kernels.
 //
-//   Model    the config, the mapped checkpoint and every weight bound by name (model_weights.h).
-//            Matrices stay fp16 in the mapping; the small vectors (biases, norm weights) are
-//            converted to fp32 once at load, a few hundred KB even for 1B models.
+//   Model    the config, the mapped checkpoint and every weight bound by name into the parameter
+//            table (params.h, model_weights.h). Matrices stay fp16 in the mapping; the small
+//            vectors (biases, norm weights) are converted to fp32 once at load, a few hundred KB
+//            even for 1B models.
 //   Session  a Model plus every buffer a forward needs, sized once from SessionLimits (the arena)
 //            and an optional KV cache. forward() allocates nothing.
 #pragma once
@@ -26,7 +27,7 @@ class Model {
   // Loads config.json and the safetensors checkpoint of `dir`, binds every tensor the
   // architecture needs (F16, shapes from the config) and rejects anything missing or mis-shaped
   // with a one-line pocket::Error naming the file and the tensor. writable: map the checkpoint
-  // copy-on-write (a tuning run), so that mutable_tensor() can update weights in place in this
+  // copy-on-write (a tuning run), so that mutable_view() can update weights in place in this
   // process's memory; the files are never written.
   explicit Model(const std::string& dir, bool writable = false);
 
@@ -38,10 +39,13 @@ class Model {
   const std::string& dir() const { return dir_; }
   bool writable() const { return writable_; }
 
-  // The fp16 bytes of a tensor of a writable model; throws for a read-only one.
-  fp16* mutable_tensor(const std::string& name);
-  // The fp32 copies of the vectors (ModelWeights::small), to refresh after an update.
-  std::vector<float>& small() { return weights_.small; }
+  // Every tensor the forward reads (params.h). Its trainable flags say what a perturbed forward
+  // perturbs (ParamTable::set_trainable); refresh_vector() after an update of a vector.
+  const ParamTable& params() const { return weights_.params; }
+  ParamTable& params() { return weights_.params; }
+  // The stored elements of `p` in a writable model's copy-on-write mapping; throws for a
+  // read-only model.
+  MutableWeightView mutable_view(const Param& p);
 
  private:
   std::string dir_;
@@ -69,7 +73,7 @@ class LogitSink {
  public:
   virtual ~LogitSink() = default;
   // logits [count, vocab] of rows[first .. first + count) of the forward call, for `stream`
-  // (0 for a plain forward; 0 = +eps and 1 = -eps for a two-stream one).
+  // (0 for a plain forward; stream s of a perturbed one: Perturbation's scale[s], seed[s]).
   virtual void consume(int stream, std::int64_t first, std::int64_t count, const float* logits) = 0;
 };
 
@@ -90,15 +94,22 @@ struct SessionLimits {
   std::int64_t max_len = 0;        // tokens per sequence per forward call
   std::int64_t max_logit_rows = 0; // rows of logits one call may ask for
   std::int64_t kv_cache_len = 0;   // > 0: a KV cache of this many positions per sequence
-  int streams = 1;                 // 2: room for the two-stream (±εz) forward of a ZO step
+  // Streams one forward may run, up to kMaxStreams; two or more also make room for perturbed
+  // forwards (the per-stream fp32 copies of the vectors): 2 for MeZO's ±εz pair.
+  int streams = 1;
   std::int64_t logit_chunk_rows = 0;  // > 0: forward_chunks() runs the head this many rows at a time
 };
 
-// The pair of evaluations of a ZO step: stream 0 reads every parameter P as P + eps·z_P, stream 1
-// as P − eps·z_P, z_P keyed by (seed, fnv1a64(name of P)) (DESIGN.md, src/zo/README.md).
-struct StreamPerturbation {
-  std::uint64_t seed = 0;
-  float eps = 0.0f;
+// The perturbed copies of the model one forward evaluates, built once per ZO step: stream s
+// reads every trainable parameter P as P + scale[s]·z, z = z(seed[s], P.pid) (kernels/zrng.h;
+// DESIGN.md, src/zo/README.md), and every frozen one as P. Streams with the same seed share one
+// generation of z (a ± pair costs one). S = 2q for q directions.
+struct Perturbation {
+  int streams = 0;
+  std::uint64_t seed[kMaxStreams] = {};
+  float scale[kMaxStreams] = {};
+  // MeZO's pair: stream 0 reads P + eps·z, stream 1 P − eps·z, one seed.
+  static Perturbation pair(std::uint64_t seed, float eps);
 };
 
 class Session {
@@ -112,13 +123,13 @@ class Session {
                float* logits);
 
   // Forward of a whole batch with the logits of rows[0..n_rows) (any number up to B·T) delivered
-  // to `sink` in chunks of limits.logit_chunk_rows rows, in row order. With a perturbation (the
-  // session must have streams = 2) both streams run in lock step and the sink gets every chunk of
-  // stream 0 then of stream 1; without, one unperturbed stream (0).
+  // to `sink` in chunks of limits.logit_chunk_rows rows, in row order. With a perturbation of
+  // S streams (S <= limits.streams, and the session has two or more) the streams run in lock
+  // step over one read of each weight, and the sink gets every chunk of stream 0, then of stream
+  // 1, ...; without, one unperturbed stream (0). Which parameters are perturbed: the model's
+  // trainable ones (ParamTable::set_trainable).
   void forward_chunks(const TokenBatch& batch, const std::int64_t* rows, std::int64_t n_rows,
-                      LogitSink& sink, const StreamPerturbation* perturbation = nullptr);
-  // Tensors (by fnv1a64 of their name) that a perturbation leaves alone: frozen in a tuning run.
-  void set_frozen(std::vector<std::uint64_t> frozen_pids);
+                      LogitSink& sink, const Perturbation* perturbation = nullptr);
   // Every later one-stream forward reports its hidden states to `observer` (nullptr: none). A
   // two-stream (perturbed) forward with an observer set is an error.
   void set_observer(LayerObserver* observer) { observer_ = observer; }
@@ -148,7 +159,7 @@ class Session {
     float* rows_a = nullptr; // gathered rows for the head [R, max(hidden, embed_dim)]
     float* rows_b = nullptr; // the same, second buffer
     float* logits = nullptr; // [logit_chunk_rows, vocab]
-    float* small = nullptr;  // perturbed copy of ModelWeights::small (two-stream sessions)
+    float* small = nullptr;  // perturbed copy of ParamTable::vectors() (perturbable sessions)
     float* head_out = nullptr;  // where run_head's vocabulary GEMM writes (not in the arena)
   };
   using Buf = float* Stream::*;
@@ -164,22 +175,23 @@ class Session {
   void linear(const Linear& l, std::int64_t M, Buf x, std::int64_t x_off, std::int64_t ldx, Buf y,
               std::int64_t y_off, std::int64_t ldy, bool accumulate = false);
   void norm(const NormWeights& w, Buf x, Buf out, std::int64_t rows, std::int64_t width);
-  const float* vec(int s, const float* p) const;  // stream s's copy of a ModelWeights::small vector
-  WeightPerturbation perturbation(const std::string& name) const;
+  void gather(int s, const Param& table, const std::int32_t* ids, std::int64_t n,
+              const float* addend, float* out) const;
+  const float* vec(int s, const Param* p) const;  // stream s's fp32 copy of vector p (or null)
+  WeightPerturbation perturbation(const Param& p) const;
 
   const Model& model_;
   SessionLimits limits_;
   std::int64_t cached_ = 0;
   int active_ = 1;  // streams in the current call
-  const StreamPerturbation* perturbation_ = nullptr;
+  const Perturbation* perturbation_ = nullptr;
   LayerObserver* observer_ = nullptr;
-  std::vector<std::uint64_t> frozen_;  // sorted pids
   std::vector<float> arena_;
   std::vector<float> kv_;
   std::vector<std::int32_t> positions_;      // per token: real tokens before it, -1 = padding
   std::vector<std::int32_t> position_rows_;  // per token: table row / RoPE position
   std::vector<std::int64_t> row_index_;
-  Stream streams_[2];
+  std::vector<Stream> streams_;  // limits.streams of them
 };
 
 }  // namespace pocket

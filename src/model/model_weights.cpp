@@ -7,98 +7,67 @@
 namespace pocket {
 namespace {
 
-using Shape = std::vector<std::int64_t>;
-
-// Binding happens in two passes: vectors are recorded first and converted into one fp32 buffer
-// at the end, so that the pointers into it are taken once the buffer no longer moves.
-// Without a checkpoint the binder only records the tensors it would need (model_tensor_specs):
-// one list of names and shapes serves loading and `pocket init`.
+// Each call adds one Param to the table and, with a checkpoint, points its view at the tensor's
+// bytes (which must be F16 of the shape the config implies). Without a checkpoint the table only
+// lists the tensors (model_params): one list of names and shapes serves loading and `pocket init`.
 class Binder {
  public:
-  Binder(const Checkpoint* ckpt, ModelWeights& out, std::vector<TensorSpec>* record)
-      : ckpt_(ckpt), out_(out), record_(record) {}
+  Binder(const Checkpoint* ckpt, ParamTable& table) : ckpt_(ckpt), table_(table) {}
 
-  const fp16* matrix(const std::string& name, std::int64_t rows, std::int64_t cols) {
-    if (ckpt_ == nullptr) {
-      record_->push_back({name, Dtype::kF16, {rows, cols}});
-      return nullptr;
-    }
-    const TensorView& t = ckpt_->require(name, Dtype::kF16, {rows, cols});
-    out_.matrix_bytes += static_cast<std::int64_t>(t.nbytes);
-    return reinterpret_cast<const fp16*>(t.data);
+  const Param* matrix(const std::string& name, std::int64_t rows, std::int64_t cols,
+                      ParamKind kind = ParamKind::kMatrix) {
+    Param& p = table_.add(name, {rows, cols}, kind);
+    p.view = view(name, {rows, cols}, rows, cols);
+    return &p;
   }
 
-  void vector(const std::string& name, std::int64_t n, const float** slot) {
-    if (ckpt_ == nullptr) {
-      record_->push_back({name, Dtype::kF16, {n}});
-      return;
-    }
-    const TensorView& t = ckpt_->require(name, Dtype::kF16, {n});
-    pending_.push_back({&t, n, slot});
+  const Param* vector(const std::string& name, std::int64_t n) {
+    Param& p = table_.add(name, {n}, ParamKind::kVector);
+    p.view = view(name, {n}, 1, n);
+    return &p;
   }
 
-  // The first row of a [rows, cols] table, as an fp32 vector.
-  void first_row(const std::string& name, std::int64_t rows, std::int64_t cols,
-                 const float** slot) {
-    if (ckpt_ == nullptr) {
-      record_->push_back({name, Dtype::kF16, {rows, cols}});
-      return;
-    }
-    const TensorView& t = ckpt_->require(name, Dtype::kF16, {rows, cols});
-    pending_.push_back({&t, cols, slot});
+  // The first row of a [rows, cols] table, as a vector of cols elements.
+  const Param* first_row(const std::string& name, std::int64_t rows, std::int64_t cols) {
+    Param& p = table_.add(name, {rows, cols}, ParamKind::kVector);
+    p.numel = cols;
+    p.view = view(name, {rows, cols}, 1, cols);
+    return &p;
   }
 
-  // Binds in place: the bias slot must be the Linear's final address (finish() writes to it).
   void linear(Linear& l, const std::string& prefix, std::int64_t out, std::int64_t in,
               bool bias) {
-    l.name = prefix + ".weight";
-    l.w = matrix(l.name, out, in);
-    l.out = out;
-    l.in = in;
-    if (bias) vector(prefix + ".bias", out, &l.bias);
+    l.weight = matrix(prefix + ".weight", out, in);
+    if (bias) l.bias = vector(prefix + ".bias", out);
   }
 
   void norm(NormWeights& w, const std::string& prefix, std::int64_t n, bool with_bias) {
-    vector(prefix + ".weight", n, &w.w);
-    if (with_bias) vector(prefix + ".bias", n, &w.b);
+    w.weight = vector(prefix + ".weight", n);
+    if (with_bias) w.bias = vector(prefix + ".bias", n);
   }
 
-  // Converts the recorded vectors; the slots may live in out_.layers, which is final by now.
-  void finish() {
-    std::int64_t total = 0;
-    for (const auto& p : pending_) total += p.n;
-    out_.small.resize(static_cast<std::size_t>(total));
-    std::int64_t offset = 0;
-    for (const auto& p : pending_) {
-      const std::int64_t n = p.n;
-      float* dst = out_.small.data() + offset;
-      f16_to_f32(reinterpret_cast<const fp16*>(p.tensor->data), dst, static_cast<std::size_t>(n));
-      *p.slot = dst;
-      out_.small_tensors.push_back({p.tensor->name, offset, n});
-      offset += n;
-    }
-  }
+  void finish() { table_.finish_vectors(); }
 
  private:
-  struct Pending {
-    const TensorView* tensor;
-    std::int64_t n;  // leading elements used
-    const float** slot;
-  };
+  // rows x cols leading elements of the checkpoint's tensor `name` of shape `shape`.
+  WeightView view(const std::string& name, const std::vector<std::int64_t>& shape,
+                  std::int64_t rows, std::int64_t cols) {
+    if (ckpt_ == nullptr) return {};
+    const TensorView& t = ckpt_->require(name, Dtype::kF16, shape);
+    return {WeightFormat::kF16, t.data, nullptr, rows, cols, cols};
+  }
+
   const Checkpoint* ckpt_;
-  ModelWeights& out_;
-  std::vector<TensorSpec>* record_;
-  std::vector<Pending> pending_;
+  ParamTable& table_;
 };
 
 void bind_opt(const ModelConfig& c, Binder& b, ModelWeights& w) {
   const std::string p = "model.decoder.";
   const std::int64_t d = c.hidden;
-  w.token_embed_name = p + "embed_tokens.weight";
-  w.token_embed = b.matrix(w.token_embed_name, c.vocab_size, c.embed_dim);
-  w.position_rows = c.max_positions + c.position_offset;
-  w.position_embed_name = p + "embed_positions.weight";
-  w.position_embed = b.matrix(w.position_embed_name, w.position_rows, d);
+  w.token_embed = b.matrix(p + "embed_tokens.weight", c.vocab_size, c.embed_dim,
+                           ParamKind::kEmbedding);
+  w.position_embed = b.matrix(p + "embed_positions.weight", c.position_rows, d,
+                              ParamKind::kEmbedding);
   if (c.embed_dim != d) {
     b.linear(w.project_in, p + "project_in", d, c.embed_dim, false);
     b.linear(w.project_out, p + "project_out", c.embed_dim, d, false);
@@ -122,14 +91,13 @@ void bind_opt(const ModelConfig& c, Binder& b, ModelWeights& w) {
 void bind_roberta(const ModelConfig& c, Binder& b, ModelWeights& w) {
   const std::string p = "roberta.";
   const std::int64_t d = c.hidden;
-  w.token_embed_name = p + "embeddings.word_embeddings.weight";
-  w.token_embed = b.matrix(w.token_embed_name, c.vocab_size, d);
-  w.position_rows = c.max_positions;
-  w.position_embed_name = p + "embeddings.position_embeddings.weight";
-  w.position_embed = b.matrix(w.position_embed_name, w.position_rows, d);
+  w.token_embed = b.matrix(p + "embeddings.word_embeddings.weight", c.vocab_size, d,
+                           ParamKind::kEmbedding);
+  w.position_embed = b.matrix(p + "embeddings.position_embeddings.weight", c.position_rows, d,
+                              ParamKind::kEmbedding);
   // Only token type 0 is ever used: keep its row as an fp32 vector.
-  b.first_row(p + "embeddings.token_type_embeddings.weight", c.type_vocab_size, d,
-              &w.token_type0);
+  w.token_type0 =
+      b.first_row(p + "embeddings.token_type_embeddings.weight", c.type_vocab_size, d);
   b.norm(w.embed_norm, p + "embeddings.LayerNorm", d, true);
   w.layers.resize(static_cast<std::size_t>(c.n_layers));
   for (std::int64_t i = 0; i < c.n_layers; ++i) {
@@ -146,13 +114,17 @@ void bind_roberta(const ModelConfig& c, Binder& b, ModelWeights& w) {
   }
   b.linear(w.mlm_dense, "lm_head.dense", d, d, true);
   b.norm(w.mlm_norm, "lm_head.layer_norm", d, true);
+  // The decoder: its weight is tied to the embeddings (bind_head), its bias its own.
+  if (!c.tie_word_embeddings) {
+    w.head.weight = b.matrix("lm_head.decoder.weight", c.vocab_size, c.embed_dim);
+  }
+  w.head.bias = b.vector("lm_head.bias", c.vocab_size);
 }
 
 void bind_llama(const ModelConfig& c, Binder& b, ModelWeights& w) {
   const std::string p = "model.";
   const std::int64_t d = c.hidden, q = c.n_heads * c.head_dim, kv = c.n_kv_heads * c.head_dim;
-  w.token_embed_name = p + "embed_tokens.weight";
-  w.token_embed = b.matrix(w.token_embed_name, c.vocab_size, d);
+  w.token_embed = b.matrix(p + "embed_tokens.weight", c.vocab_size, d, ParamKind::kEmbedding);
   w.layers.resize(static_cast<std::size_t>(c.n_layers));
   for (std::int64_t i = 0; i < c.n_layers; ++i) {
     const std::string l = p + "layers." + std::to_string(i) + ".";
@@ -174,42 +146,42 @@ void bind_llama(const ModelConfig& c, Binder& b, ModelWeights& w) {
 
 namespace {
 
+// One declaration of each family's tensors; the head last: its own weight when the checkpoint has
+// one and the config does not tie it, otherwise the token embeddings (OPT and RoBERTa
+// checkpoints usually omit the tied copy).
 void bind_all(const ModelConfig& c, Binder& b, ModelWeights& w) {
   switch (c.arch) {
     case Arch::kOpt: bind_opt(c, b, w); break;
     case Arch::kRoberta: bind_roberta(c, b, w); break;
     case Arch::kLlama: bind_llama(c, b, w); break;
   }
-  // The head: an explicit weight when the checkpoint has one and the config does not tie it;
-  // otherwise the token embeddings (OPT and RoBERTa checkpoints usually omit the tied copy).
-  const std::string head_name = c.arch == Arch::kRoberta ? "lm_head.decoder" : "lm_head";
-  w.head.out = c.vocab_size;
-  w.head.in = c.embed_dim;
-  if (!c.tie_word_embeddings) {
-    w.head.name = head_name + ".weight";
-    w.head.w = b.matrix(w.head.name, c.vocab_size, c.embed_dim);
-  } else {
-    w.head.name = w.token_embed_name;
-    w.head.w = w.token_embed;
+  if (w.head.weight == nullptr) {
+    w.head.weight = c.tie_word_embeddings ? w.token_embed
+                                          : b.matrix("lm_head.weight", c.vocab_size, c.embed_dim);
   }
-  if (c.arch == Arch::kRoberta) b.vector("lm_head.bias", c.vocab_size, &w.head.bias);
 }
 
 }  // namespace
 
 ModelWeights bind_weights(const ModelConfig& config, const Checkpoint& ckpt) {
   ModelWeights w;
-  Binder b(&ckpt, w, nullptr);
+  Binder b(&ckpt, w.params);
   bind_all(config, b, w);
   b.finish();
   return w;
 }
 
+ParamTable model_params(const ModelConfig& config) {
+  ModelWeights w;
+  Binder b(nullptr, w.params);
+  bind_all(config, b, w);
+  return std::move(w.params);
+}
+
 std::vector<TensorSpec> model_tensor_specs(const ModelConfig& config) {
-  ModelWeights unused;
   std::vector<TensorSpec> specs;
-  Binder b(nullptr, unused, &specs);
-  bind_all(config, b, unused);
+  model_params(config).for_each(
+      [&](const Param& p) { specs.push_back({p.name, Dtype::kF16, p.shape}); });
   return specs;
 }
 

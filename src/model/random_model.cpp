@@ -94,7 +94,6 @@ ModelConfig shape_config(Arch arch, const std::string& shape) {
       c.final_norm = c.pre_norm;
       c.tie_word_embeddings = true;
       c.qkv_bias = c.o_bias = c.mlp_bias = true;
-      c.position_offset = 2;
       c.pad_token_id = 1;
       c.bos_token_id = 2;
       c.eos_token_id = 2;
@@ -125,6 +124,7 @@ ModelConfig shape_config(Arch arch, const std::string& shape) {
       c.eos_token_id = 2;
       break;
   }
+  set_family_features(c);
   return c;
 }
 

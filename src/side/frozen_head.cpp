@@ -14,20 +14,22 @@ namespace {
 
 std::size_t sz(std::int64_t n) { return static_cast<std::size_t>(n); }
 
+// A vector parameter's fp32 copy as T (empty when the model has no such vector).
 template <class T>
-std::vector<T> widen(const float* v, std::int64_t n) {
+std::vector<T> widen(const Param* v) {
   if (v == nullptr) return {};
-  return std::vector<T>(v, v + n);
+  return std::vector<T>(v->f32, v->f32 + v->numel);
 }
 
-// Rows `rows` (all of them when empty) of the fp16 matrix w[n_rows, cols] as T, row by row so that
-// a whole-vocabulary head never needs an fp32 copy beside the T one.
+// Rows `rows` of the F16 matrix `w` as T, row by row so that a whole-vocabulary head never needs
+// an fp32 copy beside the T one.
 template <class T>
-std::vector<T> widen_rows(const fp16* w, std::int64_t cols, const std::vector<std::int64_t>& rows) {
+std::vector<T> widen_rows(const WeightView& w, const std::vector<std::int64_t>& rows) {
+  const std::int64_t cols = w.cols;
   std::vector<T> out(rows.size() * sz(cols));
   std::vector<float> row(sz(cols));
   for (std::size_t i = 0; i < rows.size(); ++i) {
-    f16_to_f32(w + rows[i] * cols, row.data(), sz(cols));
+    f16_to_f32(static_cast<const fp16*>(w.data) + rows[i] * w.stride, row.data(), sz(cols));
     std::copy(row.begin(), row.end(), out.begin() + static_cast<std::ptrdiff_t>(i * sz(cols)));
   }
   return out;
@@ -35,9 +37,9 @@ std::vector<T> widen_rows(const fp16* w, std::int64_t cols, const std::vector<st
 
 template <class T>
 std::vector<T> widen_matrix(const Linear& l) {
-  std::vector<std::int64_t> all(sz(l.out));
-  for (std::int64_t i = 0; i < l.out; ++i) all[sz(i)] = i;
-  return widen_rows<T>(l.w, l.in, all);
+  std::vector<std::int64_t> all(sz(l.out()));
+  for (std::int64_t i = 0; i < l.out(); ++i) all[sz(i)] = i;
+  return widen_rows<T>(l.weight->view, all);
 }
 
 }  // namespace
@@ -55,7 +57,7 @@ FrozenHead<T>::FrozenHead(const Model& model, const std::vector<std::int32_t>& r
   final_norm_ = c.final_norm;
   rms_ = c.norm == Norm::kRmsNorm;
   project_ = static_cast<bool>(w.project_out);
-  mlm_ = static_cast<bool>(w.mlm_dense);
+  mlm_ = c.head == Head::kMlm;
   const std::int64_t d = hidden_, E = embed_;
 
   std::vector<std::int64_t> selected;
@@ -71,23 +73,23 @@ FrozenHead<T>::FrozenHead(const Model& model, const std::vector<std::int32_t>& r
     selected.push_back(r);
   }
   outputs_ = static_cast<std::int64_t>(selected.size());
-  head_w_ = widen_rows<T>(w.head.w, E, selected);
+  head_w_ = widen_rows<T>(w.head.weight->view, selected);
   if (w.head.bias != nullptr) {
-    for (std::int64_t r : selected) head_b_.push_back(T(w.head.bias[r]));
+    for (std::int64_t r : selected) head_b_.push_back(T(w.head.bias->f32[r]));
   }
   if (final_norm_) {
-    final_w_ = widen<T>(w.final_norm.w, d);
-    final_b_ = widen<T>(w.final_norm.b, d);  // empty for RMSNorm
+    final_w_ = widen<T>(w.final_norm.weight);
+    final_b_ = widen<T>(w.final_norm.bias);  // empty for RMSNorm
   }
   if (project_) {
     project_w_ = widen_matrix<T>(w.project_out);
-    project_b_ = widen<T>(w.project_out.bias, E);
+    project_b_ = widen<T>(w.project_out.bias);
   }
   if (mlm_) {
     mlm_w_ = widen_matrix<T>(w.mlm_dense);
-    mlm_b_ = widen<T>(w.mlm_dense.bias, d);
-    mlm_norm_w_ = widen<T>(w.mlm_norm.w, d);
-    mlm_norm_b_ = widen<T>(w.mlm_norm.b, d);
+    mlm_b_ = widen<T>(w.mlm_dense.bias);
+    mlm_norm_w_ = widen<T>(w.mlm_norm.weight);
+    mlm_norm_b_ = widen<T>(w.mlm_norm.bias);
   }
 
   const std::int64_t R = max_rows;

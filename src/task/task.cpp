@@ -248,7 +248,7 @@ bool Task::single_token() const {
 Task make_task(const TaskOptions& options, const Tokenizer& tokenizer, const ModelConfig& config) {
   Task task;
   task.options = options;
-  task.mlm = config.arch == Arch::kRoberta;
+  task.mlm = !config.causal;
   task.pad_id = std::max(tokenizer.pad_id(), 0);
   const std::string where = "task";
   if (options.max_len < 2)

@@ -22,7 +22,7 @@ class TaskLoss : public LogitSink {
   // Buffers for the largest batch the builder makes.
   TaskLoss(const Task& task, const BatchBuilder& builder, std::int64_t vocab);
 
-  // Starts a batch (the builder's current one) for `streams` streams (1 or 2).
+  // Starts a batch (the builder's current one) for `streams` streams (1 to kMaxStreams).
   void begin(const BatchBuilder& builder, int streams);
   // LogitSink: logits of rows [first, first + count) of stream `stream`, [count, vocab].
   void consume(int stream, std::int64_t first, std::int64_t count, const float* logits) override;
@@ -31,7 +31,6 @@ class TaskLoss : public LogitSink {
   std::int64_t correct(int stream) const;  // classification: examples predicted right
 
  private:
-  static constexpr int kMaxStreams = 2;
   bool classification_;
   std::int64_t n_candidates_;
   std::int64_t vocab_;
@@ -43,7 +42,8 @@ class TaskLoss : public LogitSink {
   std::int64_t n_targets_ = 0;
   const std::int32_t* labels_ = nullptr;
   int streams_ = 0;
-  // Per stream: the score slots [max_slots] and the next term to add.
+  // Per stream: the score slots [max_slots] and the next term to add (scores_ allocated by the
+  // constructor for every stream, so that begin() never allocates).
   std::vector<double> scores_[kMaxStreams];
   std::int64_t next_term_[kMaxStreams] = {};
 };

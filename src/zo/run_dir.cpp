@@ -207,19 +207,7 @@ RunConfig create_run(const std::string& run_dir, RunConfig c) {
     const Task task = make_task(c.task, *tokenizer, base.config());
     load_dataset(c.train_data, task, *tokenizer);
     if (!c.eval_data.empty()) load_dataset(c.eval_data, task, *tokenizer);
-    if (!c.zo.train_patterns.empty()) {
-      bool any = false;
-      for (const TensorSpec& spec : model_tensor_specs(base.config())) {
-        for (const std::string& pattern : c.zo.train_patterns) {
-          any = any || glob_match(pattern, spec.name);
-        }
-      }
-      if (!any) {
-        std::string list;
-        for (const std::string& pattern : c.zo.train_patterns) list += " '" + pattern + "'";
-        throw Error("--train", "no tensor of the model matches" + list);
-      }
-    }
+    model_params(base.config()).set_trainable(c.zo.train_patterns);  // throws if none match
     c.base_fingerprint = model_fingerprint(base.checkpoint());
   }
   c.run_id = new_run_id(c.seed);
@@ -251,21 +239,22 @@ Restored restore_run(const std::string& run_dir, const RunConfig& config, ZoTune
       continue;
     }
     const SafetensorsFile file(snap.path);
-    for (ZoParam& p : tuner.params()) {
+    for (TrainableTensor& tt : tuner.trainable()) {
+      const Param& p = *tt.param;
       const TensorView* t = file.find(p.name);
       if (t == nullptr || t->dtype != Dtype::kF16 ||
           t->nbytes != static_cast<std::size_t>(p.numel) * sizeof(fp16)) {
         throw Error(snap.path, "has no F16 tensor '" + p.name + "' of " + std::to_string(p.numel) +
                                    " elements (a snapshot of another trainable set?)");
       }
-      std::memcpy(p.data, t->data, t->nbytes);
+      std::memcpy(tt.data.data, t->data, t->nbytes);
       if (config.zo.master_f32) {
         const TensorView* m = file.find("master." + p.name);
         if (m == nullptr || m->dtype != Dtype::kF32 ||
-            m->nbytes != p.master.size() * sizeof(float)) {
+            m->nbytes != tt.master.size() * sizeof(float)) {
           throw Error(snap.path, "has no F32 master for '" + p.name + "'");
         }
-        std::memcpy(p.master.data(), m->data, m->nbytes);
+        std::memcpy(tt.master.data(), m->data, m->nbytes);
       }
     }
     from = snap.step;
@@ -277,7 +266,7 @@ Restored restore_run(const std::string& run_dir, const RunConfig& config, ZoTune
   // copy-on-write tensors (and masters, f32 of them) hold already.
   if (restored.snapshot_step == 0 && !records.empty())
     say("no snapshot: starting from the base model");
-  tuner.refresh_small();
+  tuner.refresh_vectors();
   std::int64_t replayed = 0;
   for (const JournalRecord& r : records) {
     if (r.step <= from || r.status != StepStatus::kAccepted) continue;
@@ -294,17 +283,17 @@ Restored restore_run(const std::string& run_dir, const RunConfig& config, ZoTune
 void write_run_snapshot(const std::string& run_dir, std::int64_t step, const RunConfig& config,
                         const ZoTuner& tuner) {
   std::vector<SnapshotTensor> tensors;
-  for (const ZoParam& p : tuner.params()) {
+  for (const TrainableTensor& t : tuner.trainable()) {
     SnapshotTensor s;
-    s.name = p.name;
+    s.name = t.param->name;
     s.dtype = Dtype::kF16;
-    s.shape = {p.numel};
-    s.data = p.data;
+    s.shape = {t.param->numel};
+    s.data = t.data.data;
     tensors.push_back(s);
     if (config.zo.master_f32) {
-      s.name = "master." + p.name;
+      s.name = "master." + t.param->name;
       s.dtype = Dtype::kF32;
-      s.data = p.master.data();
+      s.data = t.master.data();
       tensors.push_back(s);
     }
   }

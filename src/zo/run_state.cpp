@@ -38,13 +38,14 @@ void write_tuned_model(const Model& model, const ZoTuner& tuner, const std::stri
   create_directory_atomic(out_dir, [&](const std::string& temp) {
     convert_checkpoint(model.dir(), temp);
     Checkpoint files(temp, MapMode::kReadWrite);
-    for (const ZoParam& p : tuner.params()) {
-      const TensorView* ours = model.checkpoint().find(p.name);
-      const TensorView* theirs = files.find(p.name);
+    for (const TrainableTensor& t : tuner.trainable()) {
+      const std::string& name = t.param->name;
+      const TensorView* ours = model.checkpoint().find(name);
+      const TensorView* theirs = files.find(name);
       if (ours == nullptr || theirs == nullptr || ours->nbytes != theirs->nbytes) {
-        throw Error(temp, "no tensor " + p.name + " to write");
+        throw Error(temp, "no tensor " + name + " to write");
       }
-      std::memcpy(files.mutable_data(p.name), ours->data, ours->nbytes);
+      std::memcpy(files.mutable_data(name), ours->data, ours->nbytes);
     }
     files.sync();
   });

@@ -82,7 +82,7 @@ TuneSummary tune_run(const std::string& run_dir, const TuneEvents& events) {
   summary.first_step = start;
   summary.has_eval = has_eval;
   summary.arena_bytes = tuner.session().arena_bytes();
-  summary.weight_bytes = model.weights().matrix_bytes;
+  summary.weight_bytes = model.params().matrix_bytes();
   RunLog log(run_dir, start);
   const std::string title = "pocket tune: " + fs::path(config.base_model).filename().string() +
                             " on " + fs::path(config.train_data).filename().string();

@@ -1,8 +1,9 @@
 // The fused MeZO step (DESIGN.md, "One ZO step"; exact definition in src/zo/README.md).
 //
-// One two-stream forward evaluates L(W + εz) and L(W − εz) together: every weight tile is packed
-// once with +εz for stream 0 and −εz for stream 1, vectors (biases, norms) are perturbed into
-// per-stream fp32 copies, embedding rows as they are gathered. W is never written to evaluate.
+// One two-stream forward evaluates L(W + εz) and L(W − εz) together (Perturbation::pair): every
+// weight block is packed once with +εz for stream 0 and −εz for stream 1, vectors (biases, norms)
+// are perturbed into per-stream fp32 copies, embedding rows as they are gathered. W is never
+// written to evaluate.
 // Then g = (L+ − L−)/2ε and every trainable tensor is updated in place in the run's working copy
 // (a read-write mapping), with stochastic-rounded fp16 or through an fp32 master.
 //
@@ -30,16 +31,15 @@ struct ZoOptions {
   std::vector<std::string> train_patterns;
 };
 
-// One trainable parameter tensor.
-struct ZoParam {
-  std::string name;
-  std::uint64_t pid = 0;          // fnv1a64(name)
-  std::vector<std::int64_t> shape;
-  std::int64_t numel = 0;
-  fp16* data = nullptr;           // in the working copy
-  std::int64_t small_offset = -1; // >= 0: also held as fp32 in ModelWeights::small at this offset
-  bool decay = false;             // weight decay applies (>= 2 dimensions)
-  std::vector<float> master;      // --master f32 only
+// One trainable tensor of a run: its parameter (model/params.h), its stored elements in the run's
+// copy-on-write mapping, and with --master f32 its fp32 master.
+struct TrainableTensor {
+  const Param* param = nullptr;
+  MutableWeightView data;     // F16, param->view's shape; empty when the model is read-only
+  std::vector<float> master;  // --master f32 only: param->numel floats
+  MutableWeightView master_view() {
+    return {WeightFormat::kF32, master.data(), nullptr, data.rows, data.cols, data.stride};
+  }
 };
 
 struct StepResult {
@@ -71,25 +71,24 @@ class ZoTuner {
   // step's own session, unperturbed (no second session, no extra memory).
   EvalResult evaluate(const Dataset& data);
 
-  const std::vector<ZoParam>& params() const { return params_; }
-  std::vector<ZoParam>& params() { return params_; }
-  // Re-reads the fp32 copies of the vectors from the fp16 working copy (after a restore).
-  void refresh_small();
+  // The model's trainable parameters (ParamTable::set_trainable of the options' patterns), in
+  // table order: what snapshots save, a restore loads and export writes.
+  const std::vector<TrainableTensor>& trainable() const { return trainable_; }
+  std::vector<TrainableTensor>& trainable() { return trainable_; }
+  // Re-reads the fp32 copies of the trainable vectors from their stored F16 (after a restore).
+  void refresh_vectors();
   const Session& session() const { return *session_; }
 
  private:
   Model& model_;
   const Task& task_;
   ZoOptions options_;
-  std::vector<ZoParam> params_;
+  std::vector<TrainableTensor> trainable_;
   BatchBuilder builder_;
   std::unique_ptr<Session> session_;
   TaskLoss loss_;
   std::vector<std::int64_t> eval_index_;
   std::int64_t crash_step_ = -1;
 };
-
-// Does `name` match the glob `pattern` ('*' and '?')?
-bool glob_match(const std::string& pattern, const std::string& name);
 
 }  // namespace pocket

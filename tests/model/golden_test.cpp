@@ -177,7 +177,7 @@ void check_golden(const std::string& name) {
   const nlohmann::json expected = load_expected(dir);
   const Model model(dir);
   check_padded_batch(name, model, expected);
-  if (model.config().causal()) {
+  if (model.config().causal) {
     REQUIRE(expected.contains("greedy"));
     check_greedy(name, model, expected.at("greedy"));
   }

@@ -32,26 +32,28 @@ std::vector<float> kernel_head(const Model& model, const float* o, std::int64_t 
   for (std::int64_t r = 0; r < P; ++r) std::copy(o + r * ldo, o + r * ldo + d, x.begin() + r * d);
   if (c.final_norm) {
     if (c.norm == Norm::kRmsNorm) {
-      rmsnorm(x.data(), x.data(), P, d, w.final_norm.w, c.norm_eps);
+      rmsnorm(x.data(), x.data(), P, d, w.final_norm.weight->f32, c.norm_eps);
     } else {
-      layernorm(x.data(), x.data(), P, d, w.final_norm.w, w.final_norm.b, c.norm_eps);
+      layernorm(x.data(), x.data(), P, d, w.final_norm.weight->f32, w.final_norm.bias->f32,
+                c.norm_eps);
     }
   }
   if (w.project_out) {
-    const GemmStream st{x.data(), y.data(), w.project_out.bias};
-    gemm(P, {WeightFormat::kF16, w.project_out.w, nullptr, E, d, d}, 1, &st, d, E);
+    const GemmStream st{x.data(), y.data(), w.project_out.bias ? w.project_out.bias->f32 : nullptr};
+    gemm(P, w.project_out.weight->view, 1, &st, d, E);
     std::swap(x, y);
   }
   if (w.mlm_dense) {
-    const GemmStream st{x.data(), y.data(), w.mlm_dense.bias};
-    gemm(P, {WeightFormat::kF16, w.mlm_dense.w, nullptr, d, E, E}, 1, &st, E, d);
+    const GemmStream st{x.data(), y.data(), w.mlm_dense.bias->f32};
+    gemm(P, w.mlm_dense.weight->view, 1, &st, E, d);
     gelu(y.data(), y.data(), P * d);
-    layernorm(y.data(), y.data(), P, d, w.mlm_norm.w, w.mlm_norm.b, c.norm_eps);
+    layernorm(y.data(), y.data(), P, d, w.mlm_norm.weight->f32, w.mlm_norm.bias->f32,
+              c.norm_eps);
     std::swap(x, y);
   }
   std::vector<float> logits(static_cast<std::size_t>(P * V));
-  const GemmStream st{x.data(), logits.data(), w.head.bias};
-  gemm(P, {WeightFormat::kF16, w.head.w, nullptr, V, E, E}, 1, &st, E, V);
+  const GemmStream st{x.data(), logits.data(), w.head.bias ? w.head.bias->f32 : nullptr};
+  gemm(P, w.head.weight->view, 1, &st, E, V);
   return logits;
 }
 

@@ -157,27 +157,27 @@ ZoOptions golden_options(const nlohmann::json& golden) {
 // sha256 over every parameter's master (f32) or fp16 copy, sorted by name, raw LE bytes: the
 // digests make_zo_golden.py writes. (fp16 and float are little-endian on every target pocket has.)
 std::string digest(const ZoTuner& tuner, bool masters) {
-  std::map<std::string, const ZoParam*> by_name;
-  for (const ZoParam& p : tuner.params()) by_name[p.name] = &p;
+  std::map<std::string, const TrainableTensor*> by_name;
+  for (const TrainableTensor& t : tuner.trainable()) by_name[t.param->name] = &t;
   test::Sha256 h;
-  for (const auto& [name, p] : by_name) {
-    const auto n = static_cast<std::size_t>(p->numel);
+  for (const auto& [name, t] : by_name) {
+    const auto n = static_cast<std::size_t>(t->param->numel);
     if (masters) {
-      REQUIRE(p->master.size() == n);
-      h.update(p->master.data(), n * sizeof(float));
+      REQUIRE(t->master.size() == n);
+      h.update(t->master.data(), n * sizeof(float));
     } else {
-      h.update(p->data, n * sizeof(fp16));
+      h.update(t->data.data, n * sizeof(fp16));
     }
   }
   return h.hex();
 }
 
-const ZoParam& find_param(const ZoTuner& tuner, const std::string& name) {
-  for (const ZoParam& p : tuner.params()) {
-    if (p.name == name) return p;
+const TrainableTensor& find_param(const ZoTuner& tuner, const std::string& name) {
+  for (const TrainableTensor& t : tuner.trainable()) {
+    if (t.param->name == name) return t;
   }
   FAIL("no parameter " << name);
-  return tuner.params().front();
+  return tuner.trainable().front();
 }
 
 double relative(double ours, double ref) {
@@ -240,7 +240,7 @@ void run_golden(const std::string& case_name) {
   ZoTuner tuner(model, gd.task, options, n, gd.data.longest);
 
   std::vector<std::string> names;
-  for (const ZoParam& p : tuner.params()) names.push_back(p.name);
+  for (const TrainableTensor& t : tuner.trainable()) names.push_back(t.param->name);
   std::sort(names.begin(), names.end());
   REQUIRE(names == golden.at("params").get<std::vector<std::string>>());
 
@@ -277,14 +277,15 @@ void run_golden(const std::string& case_name) {
 
   const auto& final_state = golden.at("final");
   for (const auto& t : final_state.at("tensors")) {
-    const ZoParam& p = find_param(tuner, t.at("name").get<std::string>());
+    const TrainableTensor& p = find_param(tuner, t.at("name").get<std::string>());
     const auto ref16 = f16_from_hex(t.at("f16_hex").get<std::string>());
     const auto ref32 = f32_from_hex(t.at("master_hex").get<std::string>());
-    INFO(case_name << " final " << p.name);
-    REQUIRE(static_cast<std::int64_t>(ref16.size()) == p.numel);
-    CHECK(std::vector<fp16>(p.data, p.data + p.numel) == ref16);
+    INFO(case_name << " final " << p.param->name);
+    REQUIRE(static_cast<std::int64_t>(ref16.size()) == p.param->numel);
+    const auto* data = static_cast<const fp16*>(p.data.data);
+    CHECK(std::vector<fp16>(data, data + p.param->numel) == ref16);
     CHECK(same_bits(p.master, ref32));
-    CHECK(ref16 != initial_f16(model_dir, p.name));  // the weights did move
+    CHECK(ref16 != initial_f16(model_dir, p.param->name));  // the weights did move
   }
   CHECK(digest(tuner, true) == final_state.at("sha256_master").get<std::string>());
   CHECK(digest(tuner, false) == final_state.at("sha256_f16").get<std::string>());

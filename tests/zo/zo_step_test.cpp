@@ -72,8 +72,14 @@ struct Capture : LogitSink {
   std::vector<float> logits[2];
 };
 
+fp16* tensor_data(Model& m, const std::string& name) {
+  const Param* p = m.params().find(name);
+  REQUIRE(p != nullptr);
+  return static_cast<fp16*>(m.mutable_view(*p).data);
+}
+
 std::vector<fp16> tensor_copy(Model& m, const std::string& name, std::size_t n) {
-  const fp16* p = m.mutable_tensor(name);
+  const fp16* p = tensor_data(m, name);
   return std::vector<fp16>(p, p + n);
 }
 
@@ -135,9 +141,9 @@ TEST_CASE("two-stream forward: -eps swaps the streams; all frozen = the plain fo
     const std::int64_t rows[4] = {1, 5, 6, 9};
     Capture plain(c.vocab_size), a(c.vocab_size), b(c.vocab_size), frozen(c.vocab_size);
     session.forward_chunks(batch, rows, 4, plain);
-    StreamPerturbation p{77, 1e-3f};
+    const Perturbation p = Perturbation::pair(77, 1e-3f);
     session.forward_chunks(batch, rows, 4, a, &p);
-    StreamPerturbation q{77, -1e-3f};
+    const Perturbation q = Perturbation::pair(77, -1e-3f);
     session.forward_chunks(batch, rows, 4, b, &q);
     CHECK(a.logits[0] == b.logits[1]);
     CHECK(a.logits[1] == b.logits[0]);
@@ -148,9 +154,7 @@ TEST_CASE("two-stream forward: -eps swaps the streams; all frozen = the plain fo
       scale = std::max(scale, static_cast<double>(std::fabs(plain.logits[0][i])));
     }
     CHECK(diff < 0.2 * scale);  // a 1e-3 perturbation moves the logits, a little
-    std::vector<std::uint64_t> all;
-    for (const TensorSpec& t : model_tensor_specs(c)) all.push_back(fnv1a64(t.name));
-    session.set_frozen(all);
+    model.params().set_all_trainable(false);
     session.forward_chunks(batch, rows, 4, frozen, &p);
     CHECK(frozen.logits[0] == plain.logits[0]);
     CHECK(frozen.logits[1] == plain.logits[0]);
@@ -168,7 +172,7 @@ TEST_CASE("a step updates every trainable tensor as zo_update does, with g from 
   zo.weight_decay = 0.1;
   zo.train_patterns = {"*.fc1.*", "*final_layer_norm*"};
   ZoTuner tuner(model, task, zo, 4, data.longest);
-  CHECK(tuner.params().size() == 2 * 2 + 2 * 2 + 2);  // fc1 w+b and final_layer_norm w+b per layer, + the last LN
+  CHECK(tuner.trainable().size() == 2 * 2 + 2 * 2 + 2);  // fc1 w+b and final_layer_norm w+b per layer, + the last LN
   const std::string frozen_name = "model.decoder.layers.0.fc2.weight";
   const std::string fc1 = "model.decoder.layers.1.fc1.weight";
   const std::string bias = "model.decoder.layers.1.fc1.bias";
@@ -196,7 +200,7 @@ TEST_CASE("a step updates every trainable tensor as zo_update does, with g from 
   // The forward reads the updated bias: its fp32 copy was refreshed.
   std::vector<float> f32(static_cast<std::size_t>(c.ffn_dim));
   f16_to_f32(expect_bias.data(), f32.data(), f32.size());
-  CHECK(std::memcmp(model.weights().layers[1].up.bias, f32.data(), f32.size() * sizeof(float)) == 0);
+  CHECK(std::memcmp(model.weights().layers[1].up.bias->f32, f32.data(), f32.size() * sizeof(float)) == 0);
 }
 
 TEST_CASE("a non-finite loss rejects the step and leaves the weights untouched") {
@@ -208,7 +212,7 @@ TEST_CASE("a non-finite loss rejects the step and leaves the weights untouched")
   ZoTuner tuner(model, task, ZoOptions{}, 4, data.longest);
   // One infinite weight in a frozen-or-not matrix makes every logit NaN.
   const std::string name = "model.decoder.layers.0.fc1.weight";
-  model.mutable_tensor(name)[7] = f32_to_f16_scalar(INFINITY);
+  tensor_data(model, name)[7] = f32_to_f16_scalar(INFINITY);
   const std::size_t n = static_cast<std::size_t>(model.config().ffn_dim * model.config().hidden);
   const auto before = tensor_copy(model, "model.decoder.layers.1.fc2.weight", n);
   std::int64_t index[4] = {0, 1, 2, 3};
