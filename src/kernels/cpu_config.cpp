@@ -64,7 +64,7 @@ std::string describe(const CpuConfig& config) {
   const GemmBlocking& b = config.gemm;
   std::ostringstream out;
   out << "cpu config " << config.name << " (gemm " << b.isa << " " << b.mr << "x" << b.nr << ", kc "
-      << b.kc << ", mb " << b.mb << ", nc " << b.nc << ")";
+      << b.kc << ", mb " << b.mb << ")";
   return out.str();
 }
 

@@ -31,28 +31,30 @@ struct CpuConfig {
 inline constexpr CpuArch kX86 = CpuArch::x86_64, kArm = CpuArch::aarch64, kAny = CpuArch::any;
 
 // The x86 rows carry the mr, nr, kc and mb measured before the table existed (bench/README.md,
-// on Sapphire Rapids); nc (the N block of the GEMM driver) is new and measured nowhere yet. zen4
-// and sapphire-rapids are their own rows so that a bench-gemm run on each can tune them apart.
+// on Sapphire Rapids; on Zen 5, kc 512-4096 × mb 64-512 measured none better than 1024 × 256).
+// zen4 and sapphire-rapids are their own rows so that a bench-gemm run on each can tune them apart.
 // The ARM rows are set from the cores' cache sizes, not measured: mb·kc·4 bytes (the X block)
-// about half of L2, and the W block (nc·kc·4 bytes, all streams together) the other half.
+// about half of L2.
 // lanes and kc are the kernel set's (gemm_kernel.h).
 //
-// zen4: every family-19h CPU with AVX-512 is Zen 4 (Zen 3 has none, and so falls to x86-64-v3).
+// zen4: every family-19h CPU with AVX-512 is Zen 4 (Zen 3 has none, and so falls to x86-64-v3);
+// zen5: family 1Ah (full 512-bit FMA pipes, 48 KiB L1D, 1 MiB L2; the CI machine).
 
 // Block sizes, shared by the rows that use them.
 // clang-format off
-//                                           isa       lanes mr nr  kc    mb   nc
-inline constexpr GemmBlocking kAvx512Blocking{"avx512", 16,  4, 6, 1024, 256,  192};
-inline constexpr GemmBlocking kAvx2Blocking{"avx2",       8,  3, 4,  512, 252,  256};
-inline constexpr GemmBlocking kNeonBlocking{"neon",       4,  4, 6,  256, 256,  384};
-inline constexpr GemmBlocking kNeonSmallL2{"neon",        4,  4, 6,  256, 128,  192};
-inline constexpr GemmBlocking kNeonLargeL2{"neon",        4,  4, 6,  256, 512,  768};
-inline constexpr GemmBlocking kScalarBlocking{"scalar",   1,  4, 4,  256, 256,  256};
+//                                           isa       lanes mr nr  kc    mb
+inline constexpr GemmBlocking kAvx512Blocking{"avx512", 16,  4, 6, 1024, 256};
+inline constexpr GemmBlocking kAvx2Blocking{"avx2",       8,  3, 4,  512, 252};
+inline constexpr GemmBlocking kNeonBlocking{"neon",       4,  4, 6,  256, 256};
+inline constexpr GemmBlocking kNeonSmallL2{"neon",        4,  4, 6,  256, 128};
+inline constexpr GemmBlocking kNeonLargeL2{"neon",        4,  4, 6,  256, 512};
+inline constexpr GemmBlocking kScalarBlocking{"scalar",   1,  4, 4,  256, 256};
 
 //   name              arch  vendor          major lo     hi     gemm
 inline constexpr CpuConfig kCpuConfigs[] = {
     {"x86-64-v4",       kX86, "",             -1,   0,     0,     kAvx512Blocking},
     {"zen4",            kX86, "AuthenticAMD", 0x19, 0x00,  0xFF,  kAvx512Blocking},
+    {"zen5",            kX86, "AuthenticAMD", 0x1A, 0x00,  0xFF,  kAvx512Blocking},
     {"sapphire-rapids", kX86, "GenuineIntel", 6,    0x8F,  0x8F,  kAvx512Blocking},
     {"x86-64-v3",       kX86, "",             -1,   0,     0,     kAvx2Blocking},
     {"armv8.2",         kArm, "",             -1,   0,     0,     kNeonBlocking},

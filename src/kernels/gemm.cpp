@@ -2,14 +2,19 @@
 // the ISA lives in the micro-kernel, gemm_ukernel_<isa>.cpp). See gemm.h and gemm_kernel.h.
 //
 // Loop nest of one task (a range of NR-row panels of W, i.e. a slice of Y's columns):
-//   for each W block jc (≤ NC/S panels of the task):
-//     for each K block pc (kc ≤ KC):                      partial sums of every Y tile, in order
-//       pack the W block (fp16/fp32 → fp32, + c·z per stream) → S copies (or one, unperturbed)
-//       for each X block of ≤ MB/S rows:  pack X rows → MR-row panels          (L2, per stream)
-//         for each W panel of the block, stream, X panel:
-//           micro-kernel: Y tile (+)= X panel · W panelᵀ
-// W is thus converted and perturbed once per (jc, pc) block, not once per X block. Every Y
-// element still takes its K blocks in order, the same fp32 operation sequence as any other nest.
+//   for each K block pc (kc ≤ KC):                        partial sums of every Y tile, in order
+//     for each X block of ≤ MB/S rows:  pack X rows → MR-row panels           (L2, per stream)
+//       for each W panel of the task:   pack W rows (fp16/fp32 → fp32, + c·z per stream) → S
+//                                       copies of an NR-row panel (or one, unperturbed)  (L1)
+//         for each stream, X panel:     micro-kernel: Y tile (+)= X panel · W panelᵀ
+// W is packed once per X block, i.e. ⌈M·S/MB⌉ times per K block. Packing a W vector costs about
+// what one X row's FMAs on it cost, against MB/S rows of FMAs per packing, so repacking is a few
+// per cent of the work, and a panel packed just before use is read from L1. The BLIS order
+// (jc → pc: a W block of NC rows packed once, then every X block) was measured against this one
+// on Zen 5 (M = 512/1024, 2 threads, interleaved medians): 13-16 % slower plain, 23-26 % with
+// two streams, since the W block (NC·KC·4 bytes per stream) and the X block (MB·KC·4) together
+// overflow the 1 MiB L2 and the micro-kernel then reads both operands from L2/L3.
+// Every Y element takes its K blocks in order, the same fp32 operation sequence for any nest.
 // At M ≤ 2 (decode steps) packing W costs more than using it: gemm_small_m.cpp reads W in place.
 // Tasks split Y by columns only; every Y element is the same sequence of fp32 operations
 // whichever thread computes it, so results are identical for any thread count.
@@ -30,13 +35,12 @@ namespace {
 std::int64_t round_up(std::int64_t v, std::int64_t to) { return (v + to - 1) / to * to; }
 
 struct ScratchLayout {
-  std::int64_t x_floats;      // one stream's packed X block
-  std::int64_t w_floats;      // one stream's packed W panel
-  std::int64_t block_panels;  // W panels per W block
+  std::int64_t x_floats;  // one stream's packed X block
+  std::int64_t w_floats;  // one stream's packed W panel
 };
 
 // X rows packed per block: mb is the L2 budget of all streams together, so two streams take
-// half as many rows each (a multiple of mr). nc likewise for the W block.
+// half as many rows each (a multiple of mr).
 std::int64_t rows_per_x_block(const GemmBlocking& b, int n_streams) {
   return std::max<std::int64_t>(b.mr, b.mb / n_streams / b.mr * b.mr);
 }
@@ -45,12 +49,11 @@ ScratchLayout scratch_layout(const GemmBlocking& b, std::int64_t M, std::int64_t
   const std::int64_t kcp =
       std::min<std::int64_t>(b.kc, round_up(std::max<std::int64_t>(K, 1), b.lanes));
   const std::int64_t rows = std::min(rows_per_x_block(b, n_streams), round_up(M, b.mr));
-  return {rows * kcp, static_cast<std::int64_t>(b.nr) * kcp,
-          std::max<std::int64_t>(1, b.nc / b.nr / n_streams)};
+  return {rows * kcp, static_cast<std::int64_t>(b.nr) * kcp};
 }
 
 std::int64_t scratch_floats(const ScratchLayout& l, int n_streams) {
-  return n_streams * (l.x_floats + l.block_panels * l.w_floats);
+  return n_streams * (l.x_floats + l.w_floats);
 }
 
 void gemm_driver(const GemmKernel& kernel, std::int64_t M, const WeightView& w, std::int64_t ldx,
@@ -84,53 +87,55 @@ void gemm_driver(const GemmKernel& kernel, std::int64_t M, const WeightView& w, 
     float* scratch = static_cast<float*>(pool.scratch(worker));
     float* xpack[kMaxStreams];
     for (int s = 0; s < n_streams; ++s) xpack[s] = scratch + s * layout.x_floats;
-    float* const wblock = scratch + n_streams * layout.x_floats;
-    const std::int64_t task_end = std::min(n_panels, (task + 1) * per_task);
+    float* const wpanel = scratch + n_streams * layout.x_floats;  // its S copies
+    const std::int64_t task_begin = task * per_task;
+    const std::int64_t task_end = std::min(n_panels, task_begin + per_task);
 
-    for (std::int64_t jc = task * per_task; jc < task_end; jc += layout.block_panels) {
-      const std::int64_t jc_end = std::min(task_end, jc + layout.block_panels);
-      for (std::int64_t pc = 0;;) {
-        const int kc = static_cast<int>(std::min<std::int64_t>(b.kc, K - pc));
-        const int kcp = static_cast<int>(round_up(kc, b.lanes));
-        const bool first = pc == 0;
-        // Panel p's copy for stream s sits at wblock + ((p - jc)·copies + s)·nr·kcp.
-        for (std::int64_t p = jc; p < jc_end; ++p) {
-          float* dst[kMaxStreams];
-          for (int s = 0; s < copies; ++s) {
-            dst[s] = wblock + ((p - jc) * copies + s) * b.nr * kcp;
-          }
-          const std::int64_t n0 = p * b.nr;
-          const int n = static_cast<int>(std::min<std::int64_t>(b.nr, N - n0));
-          gemm_detail::pack_w_panel(w, n0, n, b.nr, pc, kc, kcp, b.lanes, dst, z);
+    // X rows [m0, m0 + mb) of every stream over the K block [pc, pc + kc) -> xpack.
+    auto pack_x = [&](std::int64_t m0, std::int64_t mb, std::int64_t pc, int kc, int kcp) {
+      for (int s = 0; s < n_streams; ++s) {
+        for (std::int64_t i0 = 0; i0 < mb; i0 += b.mr) {
+          const int m = static_cast<int>(std::min<std::int64_t>(b.mr, mb - i0));
+          gemm_detail::pack_x_panel(streams[s].x + (m0 + i0) * ldx + pc, ldx, m, kc, kcp, b.lanes,
+                                    xpack[s] + i0 * kcp);
         }
-        for (std::int64_t m0 = 0; m0 < M; m0 += mb_rows) {
-          const std::int64_t mb = std::min<std::int64_t>(mb_rows, M - m0);
-          for (int s = 0; s < n_streams; ++s) {
-            for (std::int64_t i0 = 0; i0 < mb; i0 += b.mr) {
-              const int m = static_cast<int>(std::min<std::int64_t>(b.mr, mb - i0));
-              gemm_detail::pack_x_panel(streams[s].x + (m0 + i0) * ldx + pc, ldx, m, kc, kcp,
-                                        b.lanes, xpack[s] + i0 * kcp);
-            }
-          }
-          for (std::int64_t p = jc; p < jc_end; ++p) {
-            const std::int64_t n0 = p * b.nr;
-            const int n = static_cast<int>(std::min<std::int64_t>(b.nr, N - n0));
-            // One stream at a time, so only its W panel needs to stay in L1.
-            for (int s = 0; s < n_streams; ++s) {
-              const float* wpanel =
-                  wblock + ((p - jc) * copies + (copies == 1 ? 0 : s)) * b.nr * kcp;
-              for (std::int64_t i0 = 0; i0 < mb; i0 += b.mr) {
-                const int m = static_cast<int>(std::min<std::int64_t>(b.mr, mb - i0));
-                const float* bias = first && streams[s].bias ? streams[s].bias + n0 : nullptr;
-                kernel.ukernel[m](kcp, xpack[s] + i0 * kcp, wpanel,
-                                  streams[s].y + (m0 + i0) * ldy + n0, ldy, n, bias,
-                                  first ? accumulate : true);
-              }
-            }
-          }
+      }
+    };
+    // W panel p (its packed copies at wpanel + c·nr·kcp) against the packed X rows, one stream
+    // at a time, so that only that stream's copy needs to stay in L1.
+    auto multiply = [&](std::int64_t p, std::int64_t m0, std::int64_t mb, int kcp, bool first) {
+      const std::int64_t n0 = p * b.nr;
+      const int n = static_cast<int>(std::min<std::int64_t>(b.nr, N - n0));
+      for (int s = 0; s < n_streams; ++s) {
+        const float* ws = wpanel + (copies == 1 ? 0 : s) * b.nr * kcp;
+        for (std::int64_t i0 = 0; i0 < mb; i0 += b.mr) {
+          const int m = static_cast<int>(std::min<std::int64_t>(b.mr, mb - i0));
+          const float* bias = first && streams[s].bias ? streams[s].bias + n0 : nullptr;
+          kernel.ukernel[m](kcp, xpack[s] + i0 * kcp, ws, streams[s].y + (m0 + i0) * ldy + n0,
+                            ldy, n, bias, first ? accumulate : true);
         }
-        pc += b.kc;
-        if (pc >= K) break;
+      }
+    };
+    // W rows [p·nr, p·nr + nr) over the K block -> wpanel, one copy per perturbed stream.
+    auto pack_w = [&](std::int64_t p, std::int64_t pc, int kc, int kcp) {
+      float* dst[kMaxStreams];
+      for (int c = 0; c < copies; ++c) dst[c] = wpanel + c * b.nr * kcp;
+      const std::int64_t n0 = p * b.nr;
+      const int n = static_cast<int>(std::min<std::int64_t>(b.nr, N - n0));
+      gemm_detail::pack_w_panel(w, n0, n, b.nr, pc, kc, kcp, b.lanes, dst, z);
+    };
+
+    for (std::int64_t pc = 0; pc == 0 || pc < K; pc += b.kc) {  // once at K = 0: bias, zeros
+      const int kc = static_cast<int>(std::min<std::int64_t>(b.kc, K - pc));
+      const int kcp = static_cast<int>(round_up(kc, b.lanes));
+      const bool first = pc == 0;
+      for (std::int64_t m0 = 0; m0 < M; m0 += mb_rows) {
+        const std::int64_t mb = std::min<std::int64_t>(mb_rows, M - m0);
+        pack_x(m0, mb, pc, kc, kcp);
+        for (std::int64_t p = task_begin; p < task_end; ++p) {
+          pack_w(p, pc, kc, kcp);
+          multiply(p, m0, mb, kcp, first);
+        }
       }
     }
   });

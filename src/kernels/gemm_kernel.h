@@ -30,24 +30,22 @@ using GemmUkernel = void (*)(std::int64_t kcp, const float* xp, const float* wp,
 
 inline constexpr int kGemmMaxMr = 8;
 
-// One row of block sizes (BLIS's MR, NR, KC, MC, NC). isa: the kernel set (arch/<isa>/);
-// lanes: floats per vector; mr × nr: register tile; kc: K block (a multiple of lanes; X and W
-// panels of kc floats per row stay in L1/L2); mb (MC): X rows packed per block (the packed X
-// block, mb × kc floats for all streams together, stays in L2); nc: W rows per N block (a
-// multiple of nr, at least nr · kMaxStreams; the packed W block, nc × kc floats for all streams
-// together, stays in L2 beside the X block).
+// One row of block sizes (BLIS's MR, NR, KC, MC; no NC: gemm.cpp packs one W panel at a time,
+// see there why). isa: the kernel set (arch/<isa>/); lanes: floats per vector; mr × nr: register
+// tile; kc: K block (a multiple of lanes; X and W panels of kc floats per row stay in L1/L2);
+// mb (MC): X rows packed per block (the packed X block, mb × kc floats for all streams together,
+// stays in L2).
 //
 // lanes and kc fix the order of every sum, so all rows of one isa share them: a run gives the
 // same bits on every CPU of that kernel set, whichever row it gets (tests/kernels/cpu_config_test).
 struct GemmBlocking {
   const char* isa;
-  int lanes, mr, nr, kc, mb, nc;
+  int lanes, mr, nr, kc, mb;
 };
 
 constexpr bool blocking_is_valid(const GemmBlocking& b) {
   return b.lanes >= 1 && b.mr >= 1 && b.mr <= kGemmMaxMr && b.nr >= 1 && b.kc >= b.lanes &&
-         b.kc % b.lanes == 0 && b.mb >= b.mr && b.mb % b.mr == 0 && b.nc >= b.nr * kMaxStreams &&
-         b.nc % b.nr == 0;
+         b.kc % b.lanes == 0 && b.mb >= b.mr && b.mb % b.mr == 0;
 }
 
 struct GemmKernel {

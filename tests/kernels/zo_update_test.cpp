@@ -235,3 +235,37 @@ TEST_CASE("an update far below an fp16 ulp survives in expectation (RNE would dr
   CHECK(sigma < 0.1 * lr * grad);  // the test has the power to see the update
   CHECK(rne_moved == 0);
 }
+
+TEST_CASE("zo_update over a view: element (r, c) is flat index index_base + r·stride + c") {
+  // A [5, 37] view with row stride 41 into a buffer of 5·41 elements: the view's elements are
+  // updated as the whole buffer would be, the 4 elements after each row are left alone.
+  const std::int64_t rows = 5, cols = 37, stride = 41, n = rows * stride;
+  const auto init = test::random_floats(static_cast<int>(n), 5, -1.0f, 1.0f);
+  std::vector<fp16> w(static_cast<std::size_t>(n));
+  f32_to_f16(init.data(), w.data(), w.size());
+  const ZoUpdate p = make_update(3, "view", 1e-2f, 0.7f, 0.1f, 11);
+  auto whole = w;
+  zo_update_f16_ref(whole.data(), whole.size(), p);
+  auto viewed = w;
+  zo_update({WeightFormat::kF16, viewed.data(), nullptr, rows, cols, stride}, p);
+  for (std::int64_t i = 0; i < n; ++i) {
+    CAPTURE(i);
+    REQUIRE(viewed[i] == (i % stride < cols ? whole[i] : w[i]));
+  }
+  // The master form: the master as zo_update_f32_master, w its round-to-nearest copy.
+  std::vector<float> master(init), whole_master(init);
+  std::vector<fp16> master_w = w, whole_w = w;
+  zo_update_f32_master_ref(whole_master.data(), whole_w.data(), whole_w.size(), p);
+  zo_update({WeightFormat::kF32, master.data(), nullptr, rows, cols, stride},
+            {WeightFormat::kF16, master_w.data(), nullptr, rows, cols, stride}, p);
+  for (std::int64_t i = 0; i < n; ++i) {
+    CAPTURE(i);
+    const bool in_view = i % stride < cols;
+    REQUIRE(f32_bits(master[i]) == f32_bits(in_view ? whole_master[i] : init[i]));
+    REQUIRE(master_w[i] == (in_view ? whole_w[i] : w[i]));
+  }
+  // A contiguous view is one call over all of it.
+  auto flat = w;
+  zo_update({WeightFormat::kF16, flat.data(), nullptr, rows, stride, stride}, p);
+  CHECK(flat == whole);
+}

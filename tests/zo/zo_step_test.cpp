@@ -11,6 +11,7 @@
 
 #include "alloc_counter.h"
 #include "io/atomic_file.h"
+#include "io/error.h"
 #include "io/tokenizer.h"
 #include "io/tokenizer_files.h"
 #include "kernels/fp16.h"
@@ -69,7 +70,7 @@ struct Capture : LogitSink {
     v.insert(v.end(), l, l + count * vocab);
   }
   std::int64_t vocab;
-  std::vector<float> logits[2];
+  std::vector<float> logits[kMaxStreams];
 };
 
 fp16* tensor_data(Model& m, const std::string& name) {
@@ -158,6 +159,52 @@ TEST_CASE("two-stream forward: -eps swaps the streams; all frozen = the plain fo
     session.forward_chunks(batch, rows, 4, frozen, &p);
     CHECK(frozen.logits[0] == plain.logits[0]);
     CHECK(frozen.logits[1] == plain.logits[0]);
+  }
+}
+
+TEST_CASE("S streams: two ± pairs in one forward are the two pairs run alone; S = 1 is stream 0") {
+  for (Arch arch : {Arch::kOpt, Arch::kRoberta, Arch::kLlama}) {
+    CAPTURE(arch_name(arch));
+    Fixture f(arch, /*tokenizer=*/false);
+    Model model(f.dir);
+    const ModelConfig& c = model.config();
+    SessionLimits limits;
+    limits.max_batch = 2;
+    limits.max_len = 6;
+    limits.logit_chunk_rows = 3;
+    limits.streams = 4;
+    Session session(model, limits);
+    const std::int32_t ids[12] = {2, 17, 40, 9, 88, 3, 2, 5, 61, 7, 0, 0};
+    const std::uint8_t mask[12] = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0};
+    const TokenBatch batch{2, 6, ids, mask};
+    const std::int64_t rows[4] = {1, 5, 6, 9};
+    // Half the tensors frozen, so that both frozen and perturbed ones are read by 4 streams.
+    model.params().set_trainable({"*layers.0.*", "*embed*"});
+    Perturbation four;
+    four.streams = 4;
+    four.seed[0] = four.seed[1] = 77;
+    four.seed[2] = four.seed[3] = 78;
+    four.scale[0] = four.scale[2] = 1e-3f;
+    four.scale[1] = four.scale[3] = -1e-3f;
+    Capture all(c.vocab_size), first(c.vocab_size), second(c.vocab_size), one(c.vocab_size);
+    session.forward_chunks(batch, rows, 4, all, &four);
+    const Perturbation a = Perturbation::pair(77, 1e-3f), b = Perturbation::pair(78, 1e-3f);
+    session.forward_chunks(batch, rows, 4, first, &a);
+    session.forward_chunks(batch, rows, 4, second, &b);
+    Perturbation single;
+    single.streams = 1;
+    single.seed[0] = 78;
+    single.scale[0] = -1e-3f;
+    session.forward_chunks(batch, rows, 4, one, &single);
+    CHECK(all.logits[0] == first.logits[0]);
+    CHECK(all.logits[1] == first.logits[1]);
+    CHECK(all.logits[2] == second.logits[0]);
+    CHECK(all.logits[3] == second.logits[1]);
+    CHECK(one.logits[0] == second.logits[1]);
+    CHECK(first.logits[0] != second.logits[0]);
+    Perturbation too_many = four;
+    too_many.streams = 5;
+    CHECK_THROWS_AS(session.forward_chunks(batch, rows, 4, all, &too_many), Error);
   }
 }
 
