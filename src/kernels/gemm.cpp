@@ -7,9 +7,9 @@
 //       for each W panel of the task:   pack W rows (fp16/fp32 → fp32, + c·z per stream) → S
 //                                       copies of an NR-row panel (or one, unperturbed)  (L1)
 //         for each stream, X panel:     micro-kernel: Y tile (+)= X panel · W panelᵀ
-// W is packed once per X block, i.e. ⌈M·S/MB⌉ times per K block. Packing a W vector costs about
-// what one X row's FMAs on it cost, against MB/S rows of FMAs per packing, so repacking is a few
-// per cent of the work, and a panel packed just before use is read from L1. The BLIS order
+// W is packed once per X block, i.e. about ⌈M·S/MB⌉ times per K block: a packing (a load, a
+// convert, S stores per W vector) then serves MB/S rows of FMAs, and the panel packed just before
+// use is read from L1. The BLIS order
 // (jc → pc: a W block of NC rows packed once, then every X block) was measured against this one
 // on Zen 5 (M = 512/1024, 2 threads, interleaved medians): 13-16 % slower plain, 23-26 % with
 // two streams, since the W block (NC·KC·4 bytes per stream) and the X block (MB·KC·4) together

@@ -17,19 +17,15 @@
 #include "model/model.h"
 #include "model/random_model.h"
 #include "test_util.h"
+#include "tiny_model.h"
 
 namespace pocket {
 namespace {
 
+using test::make_tiny;
 using test::TempDir;
 
 // A tiny random model of `arch` in `dir`; std 0.2 so that logits spread over whole units.
-void make_tiny(Arch arch, const std::string& dir) {
-  const ModelConfig c = shape_config(arch, "tiny");
-  write_random_weights(c, 7, dir, 0.2f);
-  write_file_atomic(dir + "/config.json", model_config_json(c));
-}
-
 std::vector<float> logits_at(Session& s, const std::vector<std::int32_t>& ids,
                              const std::vector<std::uint8_t>& mask, std::int64_t B,
                              const std::vector<std::int64_t>& rows) {

@@ -13,19 +13,15 @@
 #include "model/model.h"
 #include "model/random_model.h"
 #include "test_util.h"
+#include "tiny_model.h"
 
 namespace pocket {
 namespace {
 
+using test::make_tiny;
 using test::TempDir;
 
 constexpr Arch kArchs[] = {Arch::kOpt, Arch::kRoberta, Arch::kLlama};
-
-void make_tiny(Arch arch, const std::string& dir) {
-  const ModelConfig c = shape_config(arch, "tiny");
-  write_random_weights(c, 7, dir, 0.2f);
-  write_file_atomic(dir + "/config.json", model_config_json(c));
-}
 
 }  // namespace
 

@@ -73,6 +73,25 @@ struct Capture : LogitSink {
   std::vector<float> logits[kMaxStreams];
 };
 
+// Two sequences of 6 (the second padded by 2) and 4 logit rows, for the stream-forward tests.
+struct SmallBatch {
+  SmallBatch() = default;
+  SmallBatch(const SmallBatch&) = delete;  // batch points into the object itself
+  SmallBatch& operator=(const SmallBatch&) = delete;
+  static SessionLimits limits(int streams) {
+    SessionLimits l;
+    l.max_batch = 2;
+    l.max_len = 6;
+    l.logit_chunk_rows = 3;
+    l.streams = streams;
+    return l;
+  }
+  std::int32_t ids[12] = {2, 17, 40, 9, 88, 3, 2, 5, 61, 7, 0, 0};
+  std::uint8_t mask[12] = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0};
+  TokenBatch batch{2, 6, ids, mask};
+  std::int64_t rows[4] = {1, 5, 6, 9};
+};
+
 fp16* tensor_data(Model& m, const std::string& name) {
   const Param* p = m.params().find(name);
   REQUIRE(p != nullptr);
@@ -130,16 +149,10 @@ TEST_CASE("two-stream forward: -eps swaps the streams; all frozen = the plain fo
     Fixture f(arch, /*tokenizer=*/false);
     Model model(f.dir);
     const ModelConfig& c = model.config();
-    SessionLimits limits;
-    limits.max_batch = 2;
-    limits.max_len = 6;
-    limits.logit_chunk_rows = 3;
-    limits.streams = 2;
-    Session session(model, limits);
-    const std::int32_t ids[12] = {2, 17, 40, 9, 88, 3, 2, 5, 61, 7, 0, 0};
-    const std::uint8_t mask[12] = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0};
-    const TokenBatch batch{2, 6, ids, mask};
-    const std::int64_t rows[4] = {1, 5, 6, 9};
+    Session session(model, SmallBatch::limits(2));
+    const SmallBatch small;
+    const TokenBatch& batch = small.batch;
+    const std::int64_t* rows = small.rows;
     Capture plain(c.vocab_size), a(c.vocab_size), b(c.vocab_size), frozen(c.vocab_size);
     session.forward_chunks(batch, rows, 4, plain);
     const Perturbation p = Perturbation::pair(77, 1e-3f);
@@ -168,16 +181,10 @@ TEST_CASE("S streams: two ± pairs in one forward are the two pairs run alone; S
     Fixture f(arch, /*tokenizer=*/false);
     Model model(f.dir);
     const ModelConfig& c = model.config();
-    SessionLimits limits;
-    limits.max_batch = 2;
-    limits.max_len = 6;
-    limits.logit_chunk_rows = 3;
-    limits.streams = 4;
-    Session session(model, limits);
-    const std::int32_t ids[12] = {2, 17, 40, 9, 88, 3, 2, 5, 61, 7, 0, 0};
-    const std::uint8_t mask[12] = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0};
-    const TokenBatch batch{2, 6, ids, mask};
-    const std::int64_t rows[4] = {1, 5, 6, 9};
+    Session session(model, SmallBatch::limits(4));
+    const SmallBatch small;
+    const TokenBatch& batch = small.batch;
+    const std::int64_t* rows = small.rows;
     // Half the tensors frozen, so that both frozen and perturbed ones are read by 4 streams.
     model.params().set_trainable({"*layers.0.*", "*embed*"});
     Perturbation four;
