@@ -1,6 +1,7 @@
 // bench-gemm: GFLOP/s of pocket's fp16-weight GEMM (plain and MeZO two-stream perturbed)
 // against OpenBLAS sgemm/sgemv on fp32 copies of the same weights, and against the machine's
-// measured FMA peak, on the Linear shapes of the models pocket targets.
+// measured FMA peak, on the Linear shapes of the models pocket targets. --decode instead measures
+// the decode GEMMs (M ≤ 16) as weight streams: GB/s of fp16 W against the measured read bandwidth.
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -10,6 +11,7 @@
 
 #include "bench_util.h"
 #include "fma_peak.h"
+#include "read_bandwidth.h"
 #include "kernels/fp16.h"
 #include "kernels/gemm.h"
 #include "kernels/simd.h"
@@ -40,6 +42,13 @@ const int kMs[] = {1, 16, 128, 512};
 const Shape kSmokeShapes[] = {{"smoke", 64, 96}, {"smoke", 200, 130}};
 const int kSmokeMs[] = {1, 16};
 
+// Decode shapes: OPT-1.3B's three, TinyLlama's other three (its q/o are 2048×2048 too).
+const Shape kDecodeShapes[] = {
+    {"opt-1.3b", 2048, 2048},  {"opt-1.3b", 8192, 2048},  {"opt-1.3b", 2048, 8192},
+    {"tinyllama", 256, 2048},  {"tinyllama", 5632, 2048}, {"tinyllama", 2048, 5632},
+};
+const int kDecodeMs[] = {1, 2, 4, 8, 16};
+
 struct Result {
   const char* model;
   int M, N, K, threads;
@@ -48,7 +57,7 @@ struct Result {
 
 void usage() {
   std::printf(
-      "usage: bench-gemm [--json] [--smoke] [--threads N] [--reps R]\n"
+      "usage: bench-gemm [--json] [--smoke] [--threads N] [--reps R] [--decode [--mib B]]\n"
       "  GFLOP/s of pocket's fp16-weight GEMM, plain and two-stream perturbed (counted as two\n"
       "  GEMMs), OpenBLAS cblas_sgemm on fp32 copies (cblas_sgemv too at M = 1), for\n"
       "  M in {1,16,128,512} and the Linear shapes of OPT-125m/1.3B, RoBERTa-large, TinyLlama,\n"
@@ -56,31 +65,140 @@ void usage() {
       "  --json     one JSON object instead of the table\n"
       "  --smoke    tiny shapes, one repetition: checks that everything runs (CI)\n"
       "  --threads  the multi-thread count (default: hardware threads)\n"
-      "  --reps     timed repetitions per measurement, median reported (default 5)\n");
+      "  --reps     timed repetitions per measurement, median reported (default 5)\n"
+      "  --decode   instead: M in {1,2,4,8,16} on the OPT-1.3B and TinyLlama shapes, W streamed\n"
+      "             from memory (copies of W fill B MiB, each pass multiplies every copy once),\n"
+      "             GB/s of fp16 W, plain and two-stream perturbed, over the read bandwidth\n"
+      "             of a private B MiB buffer (bench/read_bandwidth.h) on as many threads\n"
+      "  --mib      the decode working set (default 1024: far past the last-level cache)\n");
 }
 
 double gflops(double M, double N, double K, double seconds) {
   return 2 * M * N * K / seconds / 1e9;
 }
 
+// Weights uniform in ±0.02 (fp16), the same for every run.
+void fill_weights(std::vector<fp16>& w) {
+  std::vector<float> wf(w.size());
+  for (std::size_t i = 0; i < wf.size(); ++i) {
+    wf[i] = 0.02f * static_cast<float>(static_cast<int>(mix64(i) % 2001) - 1000) / 1000.0f;
+  }
+  f32_to_f16(wf.data(), w.data(), wf.size());
+}
+
+// The decode table: each pass runs the GEMM over every copy of W in a buffer of `mib` MiB (in
+// turn, X and Y shared), so W comes from memory, not from the caches, as in a decode step.
+// GB/s = fp16 bytes of W per second (the two-stream pair reads W once).
+int run_decode(bool json, bool smoke, int reps, std::size_t mib,
+               const std::vector<int>& thread_counts) {
+  std::vector<Shape> shapes(std::begin(kDecodeShapes), std::end(kDecodeShapes));
+  std::vector<int> ms(std::begin(kDecodeMs), std::end(kDecodeMs));
+  if (smoke) {
+    shapes.assign(std::begin(kSmokeShapes), std::end(kSmokeShapes));
+    mib = 4;
+  }
+  const std::size_t bytes = mib << 20;
+  nlohmann::json read = nlohmann::json::object();
+  std::vector<double> read_gbps;
+  for (int t : thread_counts) {
+    set_num_threads(t);
+    read_gbps.push_back(bench::measure_read_bandwidth(bytes, std::max(reps, 3)).median_gbps);
+    read[std::to_string(t)] = read_gbps.back();
+  }
+  if (!json) {
+    std::printf("pocket bench-gemm --decode: simd %s, %zu MiB of W per pass, read bandwidth",
+                kSimdPath, mib);
+    for (std::size_t i = 0; i < thread_counts.size(); ++i) {
+      std::printf(" %.1f GB/s (%d thr)", read_gbps[i], thread_counts[i]);
+    }
+    std::printf("\n%-10s %3s %5s %5s %3s | %7s %6s | %7s %6s | %7s\n", "model", "M", "N", "K", "thr",
+                "W GB/s", "x read", "perturb", "x read", "GFLOP/s");
+  }
+  nlohmann::json rows = nlohmann::json::array();
+  for (const Shape& s : shapes) {
+    const std::size_t per = static_cast<std::size_t>(s.N) * s.K;
+    const std::size_t copies = std::max<std::size_t>(1, bytes / (per * sizeof(fp16)));
+    std::vector<fp16> one(per), w(copies * per);
+    fill_weights(one);
+    for (std::size_t c = 0; c < copies; ++c) std::copy(one.begin(), one.end(), w.begin() + c * per);
+    const double w_bytes = static_cast<double>(w.size() * sizeof(fp16));
+    for (int M : ms) {
+      std::vector<float> x(static_cast<std::size_t>(M) * s.K), x2(x.size());
+      for (std::size_t i = 0; i < x.size(); ++i) {
+        x[i] = static_cast<float>(mix64(i + 7) % 1000) / 1000.0f - 0.5f;
+        x2[i] = -x[i];
+      }
+      std::vector<float> y(static_cast<std::size_t>(M) * s.N), y2(y.size());
+      const GemmStream plain[1] = {{x.data(), y.data(), nullptr}};
+      const GemmStream pair[2] = {{x.data(), y.data(), nullptr}, {x2.data(), y2.data(), nullptr}};
+      WeightPerturbation pert;
+      pert.streams = 2;
+      pert.key[0] = pert.key[1] = z_key(1, fnv1a64("bench.weight"));
+      pert.scale[0] = 1e-3f;
+      pert.scale[1] = -1e-3f;
+      auto pass = [&](int streams) {
+        for (std::size_t c = 0; c < copies; ++c) {
+          const WeightView wv{WeightFormat::kF16, w.data() + c * per, nullptr, s.N, s.K, s.K};
+          gemm(M, wv, streams, streams == 1 ? plain : pair, s.K, s.N, {},
+               streams == 1 ? nullptr : &pert);
+        }
+      };
+      for (std::size_t ti = 0; ti < thread_counts.size(); ++ti) {
+        const int T = thread_counts[ti];
+        set_num_threads(T);
+        const double t1 = bench::median_seconds([&] { pass(1); }, reps, 0.0);
+        const double t2 = bench::median_seconds([&] { pass(2); }, reps, 0.0);
+        const double gb1 = w_bytes / t1 / 1e9, gb2 = w_bytes / t2 / 1e9;
+        const double gf = 2.0 * M * static_cast<double>(copies * per) / t1 / 1e9;
+        rows.push_back({{"model", s.model},
+                        {"M", M},
+                        {"N", s.N},
+                        {"K", s.K},
+                        {"threads", T},
+                        {"weight_gbps", gb1},
+                        {"perturbed_weight_gbps", gb2},
+                        {"ratio_to_read_bandwidth", gb1 / read_gbps[ti]},
+                        {"perturbed_ratio_to_read_bandwidth", gb2 / read_gbps[ti]},
+                        {"gflops", gf}});
+        if (!json) {
+          std::printf("%-10s %3d %5d %5d %3d | %7.1f %6.2f | %7.1f %6.2f | %7.1f\n", s.model, M,
+                      s.N, s.K, T, gb1, gb1 / read_gbps[ti], gb2, gb2 / read_gbps[ti], gf);
+          std::fflush(stdout);
+        }
+      }
+    }
+  }
+  if (json) {
+    nlohmann::json out;
+    out["simd"] = kSimdPath;
+    out["mib"] = mib;
+    out["read_bandwidth_gbps"] = read;
+    out["decode"] = rows;
+    std::printf("%s\n", out.dump(1).c_str());
+  }
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  bool json = false, smoke = false;
-  int threads_all = hardware_threads(), reps = 5;
+  bool json = false, smoke = false, decode = false;
+  int threads_all = hardware_threads(), reps = 5, mib = 1024;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--json") {
       json = true;
     } else if (a == "--smoke") {
       smoke = true;
-    } else if ((a == "--threads" || a == "--reps") && i + 1 < argc) {
+    } else if (a == "--decode") {
+      decode = true;
+    } else if ((a == "--threads" || a == "--reps" || a == "--mib") && i + 1 < argc) {
       const int v = std::atoi(argv[++i]);
       if (v < 1) {
         std::fprintf(stderr, "bench-gemm: %s needs a positive number\n", a.c_str());
         return 2;
       }
-      (a == "--threads" ? threads_all : reps) = v;
+      (a == "--threads" ? threads_all : a == "--reps" ? reps : mib) = v;
     } else if (a == "-h" || a == "--help") {
       usage();
       return 0;
@@ -94,6 +212,7 @@ int main(int argc, char** argv) {
 
   std::vector<int> thread_counts = {1};
   if (threads_all > 1) thread_counts.push_back(threads_all);
+  if (decode) return run_decode(json, smoke, reps, static_cast<std::size_t>(mib), thread_counts);
 
   nlohmann::json peak = nlohmann::json::object();
   std::vector<double> peak_by_threads;
@@ -127,15 +246,8 @@ int main(int argc, char** argv) {
   std::vector<Result> results;
   for (const Shape& s : shapes) {
     const int N = s.N, K = s.K;
-    const std::vector<float> wf = [&] {
-      std::vector<float> v(static_cast<std::size_t>(N) * K);
-      for (std::size_t i = 0; i < v.size(); ++i) {
-        v[i] = 0.02f * static_cast<float>(static_cast<int>(mix64(i) % 2001) - 1000) / 1000.0f;
-      }
-      return v;
-    }();
-    std::vector<fp16> w(wf.size());
-    f32_to_f16(wf.data(), w.data(), wf.size());
+    std::vector<fp16> w(static_cast<std::size_t>(N) * K);
+    fill_weights(w);
     std::vector<float> w32(w.size());  // OpenBLAS gets exactly the fp16 values, widened
     f16_to_f32(w.data(), w32.data(), w.size());
     for (int M : ms) {

@@ -304,3 +304,37 @@ TEST_CASE("S-stream gemm is bit-identical for 1, 2 and 3 threads (M = 1, 16, 512
   }
   set_num_threads(0);
 }
+
+TEST_CASE("a stream's bits do not depend on the other streams of its call (S = 8 against S = 1)") {
+  // What lets the Session run any S and MPI split streams over ranks: the path a call takes and
+  // every sum's order depend on M and the format, never on the streams beside it.
+  for (std::int64_t M : {1, 2, 5, 16, 40}) {
+    Problem p(M, 37, 530);
+    const WeightView w = f16_view(p.w, p.N, p.K, p.ldw);
+    WeightPerturbation z;
+    z.streams = 8;
+    z.index_base = 3;
+    std::vector<std::vector<float>> xs, ys;
+    std::vector<GemmStream> streams;
+    for (int s = 0; s < 8; ++s) {
+      z.key[s] = z_key(11, static_cast<std::uint64_t>(s / 3));  // keys shared by 3, 3 and 2
+      z.scale[s] = s % 4 == 1 ? 0.0f : 1e-3f * static_cast<float>(s % 2 ? -s : s);
+      xs.push_back(test::random_floats(p.x.size(), 90 + s));
+      ys.push_back(p.y0);
+    }
+    for (int s = 0; s < 8; ++s) streams.push_back({xs[s].data(), ys[s].data(), p.bias.data()});
+    gemm(M, w, 8, streams.data(), p.ldx, p.ldy, {true}, &z);
+    for (int s = 0; s < 8; ++s) {
+      std::vector<float> alone = p.y0;
+      WeightPerturbation one;
+      one.streams = 1;
+      one.key[0] = z.key[s];
+      one.scale[0] = z.scale[s];
+      one.index_base = z.index_base;
+      const GemmStream st{xs[s].data(), alone.data(), p.bias.data()};
+      gemm(M, w, 1, &st, p.ldx, p.ldy, {true}, &one);
+      INFO("M=" << M << " s=" << s);
+      REQUIRE(std::memcmp(alone.data(), ys[s].data(), alone.size() * 4) == 0);
+    }
+  }
+}
