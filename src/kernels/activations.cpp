@@ -31,9 +31,9 @@ void map_ref(const float* x, float* out, std::int64_t n, ScalarOp op) {
 // The fast form: vector_op on whole registers, scalar_op on the tail, threads over blocks.
 template <class VectorOp, class ScalarOp>
 void map_fast(const float* x, float* out, std::int64_t n, [[maybe_unused]] VectorOp vector_op,
-              ScalarOp scalar_op) {
+              ScalarOp scalar_op, ThreadPool& pool) {
   assert((x && out) || n == 0);
-  parallel_rows(n, 1, [&](std::int64_t begin, std::int64_t end) {
+  parallel_rows(pool, n, 1, [&](std::int64_t begin, std::int64_t end) {
     std::int64_t i = begin;
 #if !defined(POCKET_SIMD_SCALAR)
     for (; i + kFloatLanes <= end; i += kFloatLanes) {
@@ -59,36 +59,36 @@ void relu_ref(const float* x, float* out, std::int64_t n) { map_ref(x, out, n, r
 void silu_ref(const float* x, float* out, std::int64_t n) { map_ref(x, out, n, silu_one); }
 
 #if defined(POCKET_SIMD_SCALAR)
-void gelu(const float* x, float* out, std::int64_t n) {
-  map_fast(x, out, n, kNoVectorOp, gelu_one);
+void gelu(const float* x, float* out, std::int64_t n, ThreadPool& pool) {
+  map_fast(x, out, n, kNoVectorOp, gelu_one, pool);
 }
-void gelu_tanh(const float* x, float* out, std::int64_t n) {
-  map_fast(x, out, n, kNoVectorOp, gelu_tanh_one);
+void gelu_tanh(const float* x, float* out, std::int64_t n, ThreadPool& pool) {
+  map_fast(x, out, n, kNoVectorOp, gelu_tanh_one, pool);
 }
-void relu(const float* x, float* out, std::int64_t n) {
-  map_fast(x, out, n, kNoVectorOp, relu_one);
+void relu(const float* x, float* out, std::int64_t n, ThreadPool& pool) {
+  map_fast(x, out, n, kNoVectorOp, relu_one, pool);
 }
-void silu(const float* x, float* out, std::int64_t n) {
-  map_fast(x, out, n, kNoVectorOp, silu_one);
+void silu(const float* x, float* out, std::int64_t n, ThreadPool& pool) {
+  map_fast(x, out, n, kNoVectorOp, silu_one, pool);
 }
 #else
-void gelu(const float* x, float* out, std::int64_t n) {
+void gelu(const float* x, float* out, std::int64_t n, ThreadPool& pool) {
   const auto op = [](vfloat v) { return 0.5f * v * (1.0f + xsimd::erf(v * kInvSqrt2)); };
-  map_fast(x, out, n, op, gelu_one);
+  map_fast(x, out, n, op, gelu_one, pool);
 }
-void gelu_tanh(const float* x, float* out, std::int64_t n) {
+void gelu_tanh(const float* x, float* out, std::int64_t n, ThreadPool& pool) {
   const auto op = [](vfloat v) {
     return 0.5f * v * (1.0f + xsimd::tanh(kSqrt2OverPi * (v + kGeluTanhCubic * v * v * v)));
   };
-  map_fast(x, out, n, op, gelu_tanh_one);
+  map_fast(x, out, n, op, gelu_tanh_one, pool);
 }
-void relu(const float* x, float* out, std::int64_t n) {
+void relu(const float* x, float* out, std::int64_t n, ThreadPool& pool) {
   const auto op = [](vfloat v) { return xsimd::max(v, vfloat(0.0f)); };
-  map_fast(x, out, n, op, relu_one);
+  map_fast(x, out, n, op, relu_one, pool);
 }
-void silu(const float* x, float* out, std::int64_t n) {
+void silu(const float* x, float* out, std::int64_t n, ThreadPool& pool) {
   const auto op = [](vfloat v) { return v / (1.0f + xsimd::exp(-v)); };
-  map_fast(x, out, n, op, silu_one);
+  map_fast(x, out, n, op, silu_one, pool);
 }
 #endif
 

@@ -278,7 +278,7 @@ void attention_ref(const float* q, const float* k, const float* v, const std::ui
 }
 
 void attention(const float* q, const float* k, const float* v, const std::uint8_t* key_mask,
-               float* out, const AttentionShape& shape) {
+               float* out, const AttentionShape& shape, ThreadPool& pool) {
   const Layout layout = resolve_layout(shape);
   check_attention_args(q, k, v, out, shape, layout);
   const std::int64_t q_blocks = (shape.q_len + kQueryBlock - 1) / kQueryBlock;
@@ -286,7 +286,7 @@ void attention(const float* q, const float* k, const float* v, const std::uint8_
 #if !defined(POCKET_SIMD_SCALAR)
   const RowFn attend_row = pick_row_fn(shape.head_dim);
 #endif
-  default_pool().run(n_tasks, [&](std::int64_t task, int) {
+  pool.run(n_tasks, [&](std::int64_t task, int) {
     const std::int64_t q_block = task % q_blocks;
     const int h = static_cast<int>((task / q_blocks) % shape.n_heads);
     const std::int64_t b = task / (q_blocks * shape.n_heads);

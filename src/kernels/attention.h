@@ -2,6 +2,8 @@
 // grouped-query heads, and a KV cache longer than the queries.
 #pragma once
 
+#include "kernels/thread_pool.h"
+
 #include <cstdint>
 
 namespace pocket {
@@ -35,6 +37,6 @@ struct AttentionShape {
 void attention_ref(const float* q, const float* k, const float* v, const std::uint8_t* key_mask,
                    float* out, const AttentionShape& shape);
 void attention(const float* q, const float* k, const float* v, const std::uint8_t* key_mask,
-               float* out, const AttentionShape& shape);
+               float* out, const AttentionShape& shape, ThreadPool& pool = default_pool());
 
 }  // namespace pocket

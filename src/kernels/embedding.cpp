@@ -67,9 +67,10 @@ void embedding_gather_ref(const fp16* table, std::int64_t vocab, std::int64_t d,
 }
 
 void embedding_gather(const fp16* table, std::int64_t vocab, std::int64_t d,
-                      const std::int32_t* ids, std::int64_t n, const float* addend, float* out) {
+                      const std::int32_t* ids, std::int64_t n, const float* addend, float* out,
+                      ThreadPool& pool) {
   check_embedding_args(table, vocab, d, ids, n, out);
-  parallel_rows(n, 2 * d, [&](std::int64_t begin, std::int64_t end) {
+  parallel_rows(pool, n, 2 * d, [&](std::int64_t begin, std::int64_t end) {
     for (std::int64_t i = begin; i < end; ++i) {
       const fp16* row = table + static_cast<std::int64_t>(ids[i]) * d;
       const float* add = addend ? addend + i * d : nullptr;
@@ -106,14 +107,14 @@ void embedding_gather_perturbed_ref(const fp16* table, std::int64_t vocab, std::
 void embedding_gather_perturbed(const fp16* table, std::int64_t vocab, std::int64_t d,
                                 const std::int32_t* ids, std::int64_t n, const float* addend,
                                 float* out, std::uint64_t z_key, float scale,
-                                std::int64_t index_base) {
+                                std::int64_t index_base, ThreadPool& pool) {
   if (scale == 0.0f) {
-    embedding_gather(table, vocab, d, ids, n, addend, out);
+    embedding_gather(table, vocab, d, ids, n, addend, out, pool);
     return;
   }
   check_embedding_args(table, vocab, d, ids, n, out);
   assert(index_base >= 0);
-  parallel_rows(n, 2 * d, [&](std::int64_t begin, std::int64_t end) {
+  parallel_rows(pool, n, 2 * d, [&](std::int64_t begin, std::int64_t end) {
     for (std::int64_t i = begin; i < end; ++i) {
       const std::int64_t r = ids[i];
       ZBitReader bits(z_key, static_cast<std::uint64_t>(index_base + r * d));

@@ -1,6 +1,8 @@
 // Token embedding lookup: rows of an fp16 table gathered into the fp32 residual stream.
 #pragma once
 
+#include "kernels/thread_pool.h"
+
 #include <cstdint>
 
 #include "kernels/fp16.h"
@@ -13,7 +15,8 @@ namespace pocket {
 void embedding_gather_ref(const fp16* table, std::int64_t vocab, std::int64_t d,
                           const std::int32_t* ids, std::int64_t n, const float* addend, float* out);
 void embedding_gather(const fp16* table, std::int64_t vocab, std::int64_t d,
-                      const std::int32_t* ids, std::int64_t n, const float* addend, float* out);
+                      const std::int32_t* ids, std::int64_t n, const float* addend, float* out,
+                      ThreadPool& pool = default_pool());
 
 // The gather of one ZO stream, the table read as P + c·z without writing it (src/zo/README.md:
 // "embedding rows are perturbed as they are gathered"):
@@ -30,6 +33,6 @@ void embedding_gather_perturbed_ref(const fp16* table, std::int64_t vocab, std::
 void embedding_gather_perturbed(const fp16* table, std::int64_t vocab, std::int64_t d,
                                 const std::int32_t* ids, std::int64_t n, const float* addend,
                                 float* out, std::uint64_t z_key, float scale,
-                                std::int64_t index_base);
+                                std::int64_t index_base, ThreadPool& pool = default_pool());
 
 }  // namespace pocket

@@ -56,20 +56,19 @@ std::int64_t scratch_floats(const ScratchLayout& l, int n_streams) {
   return n_streams * (l.x_floats + l.w_floats);
 }
 
-void gemm_driver(const GemmKernel& kernel, std::int64_t M, const WeightView& w, std::int64_t ldx,
-                 std::int64_t ldy, int n_streams, const GemmStream* streams, bool accumulate,
-                 const gemm_detail::WPackZ& z) {
+void gemm_driver(ThreadPool& pool, const GemmKernel& kernel, std::int64_t M, const WeightView& w,
+                 std::int64_t ldx, std::int64_t ldy, int n_streams, const GemmStream* streams,
+                 bool accumulate, const gemm_detail::WPackZ& z) {
   const std::int64_t N = w.rows, K = w.cols;
   if (M <= 0 || N <= 0) return;
   if (&kernel == &gemm_kernel_native() && M <= gemm_detail::kSmallM &&
-      gemm_detail::gemm_small_m(M, w, ldx, ldy, n_streams, streams, accumulate, z)) {
+      gemm_detail::gemm_small_m(pool, M, w, ldx, ldy, n_streams, streams, accumulate, z)) {
     return;
   }
   const GemmBlocking& b = kernel.blocking;
   assert(blocking_is_valid(b));
   assert(ldx >= K && w.stride >= K && ldy >= N);
 
-  ThreadPool& pool = default_pool();
   const ScratchLayout layout = scratch_layout(b, M, K, n_streams);
   const std::int64_t mb_rows = rows_per_x_block(b, n_streams);
   pool.reserve_scratch(sizeof(float) * scratch_floats(layout, n_streams));
@@ -159,8 +158,8 @@ void gemm(std::int64_t M, const WeightView& w, int n_streams, const GemmStream* 
   assert(n_streams >= 1 && n_streams <= kMaxStreams);
   assert(z == nullptr || z->streams == 0 || z->streams == n_streams);
   const GemmKernel& kernel = options.kernel ? *options.kernel : gemm_kernel_native();
-  gemm_driver(kernel, M, w, ldx, ldy, n_streams, streams, options.accumulate,
-              gemm_detail::make_wpack_z(n_streams, z));
+  gemm_driver(options.pool ? *options.pool : default_pool(), kernel, M, w, ldx, ldy, n_streams,
+              streams, options.accumulate, gemm_detail::make_wpack_z(n_streams, z));
 }
 
 void gemm_ref(std::int64_t M, const WeightView& w, const GemmStream& stream, std::int64_t ldx,

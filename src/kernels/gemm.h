@@ -21,6 +21,8 @@
 
 namespace pocket {
 
+class ThreadPool;
+
 // One stream of a call: its X (row stride ldx), its Y (row stride ldy) and its bias ([N] or null,
 // added once to every row; per stream because the caller perturbs biases too).
 struct GemmStream {
@@ -32,6 +34,7 @@ struct GemmStream {
 struct GemmOptions {
   bool accumulate = false;             // Y += X·Wᵀ (+bias) instead of Y = X·Wᵀ (+bias)
   const GemmKernel* kernel = nullptr;  // nullptr: the compiled SIMD path (gemm_kernel_native)
+  ThreadPool* pool = nullptr;          // the threads and their scratch; nullptr: default_pool()
 };
 
 // For s < n_streams (1 ≤ n_streams ≤ kMaxStreams):

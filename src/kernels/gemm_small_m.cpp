@@ -58,6 +58,7 @@ constexpr std::int64_t kStreamAheadBytes = 4096;
 
 // One call's operands.
 struct Call {
+  ThreadPool& pool;
   std::int64_t K, ldx, ldy, ldw;
   const fp16* w;
   const GemmStream* streams;
@@ -229,7 +230,7 @@ constexpr std::int64_t kWBlockBytes = 256 << 10;
 // gain at M = 16: 0-10 %, inside the noise, kept because it bounds X traffic at larger K).
 template <int S, int R, int A, int MC, bool Z>
 void run(std::int64_t M, std::int64_t N, const Call& c) {
-  ThreadPool& pool = default_pool();
+  ThreadPool& pool = c.pool;
   const std::int64_t tiles = (N + R - 1) / R;
   const std::int64_t per_task = (tiles + std::min<std::int64_t>(tiles, pool.size()) - 1) /
                                 std::min<std::int64_t>(tiles, pool.size());
@@ -268,10 +269,12 @@ void run_streams(std::int64_t M, std::int64_t N, const Call& c) {
 }  // namespace
 #endif
 
-bool gemm_small_m(std::int64_t M, const WeightView& wv, std::int64_t ldx, std::int64_t ldy,
-                  int n_streams, const GemmStream* streams, bool accumulate, const WPackZ& z) {
+bool gemm_small_m(ThreadPool& pool, std::int64_t M, const WeightView& wv, std::int64_t ldx,
+                  std::int64_t ldy, int n_streams, const GemmStream* streams, bool accumulate,
+                  const WPackZ& z) {
 #if defined(POCKET_SIMD_SCALAR)
-  (void)M, (void)wv, (void)ldx, (void)ldy, (void)n_streams, (void)streams, (void)accumulate;
+  (void)pool, (void)M, (void)wv, (void)ldx, (void)ldy, (void)n_streams, (void)streams;
+  (void)accumulate;
   (void)z;
   return false;
 #else
@@ -295,8 +298,8 @@ bool gemm_small_m(std::int64_t M, const WeightView& wv, std::int64_t ldx, std::i
       gz.key[0] = z.key[z.group[s0]];
       for (int s = 0; s < n; ++s) gz.scale[s] = z.scale[s0 + s];
     }
-    const Call c{wv.cols, ldx, ldy, wv.stride, static_cast<const fp16*>(wv.data), streams + s0,
-                 accumulate, gz};
+    const Call c{pool,         wv.cols,      ldx,       ldy, wv.stride,
+                 static_cast<const fp16*>(wv.data), streams + s0, accumulate, gz};
     n == 1 ? run_streams<1>(M, wv.rows, c) : run_streams<2>(M, wv.rows, c);
     s0 += n;
   }

@@ -19,7 +19,8 @@ inline constexpr int kSmallM = 16;
 // from w, any number of streams and keys. Returns false (doing nothing) where this path does not
 // apply: the scalar build or a format other than F16 (the packed path takes them). Which path a
 // call takes depends on M and the format only, never on the streams.
-bool gemm_small_m(std::int64_t M, const WeightView& w, std::int64_t ldx, std::int64_t ldy,
-                  int n_streams, const GemmStream* streams, bool accumulate, const WPackZ& z);
+bool gemm_small_m(ThreadPool& pool, std::int64_t M, const WeightView& w, std::int64_t ldx,
+                  std::int64_t ldy, int n_streams, const GemmStream* streams, bool accumulate,
+                  const WPackZ& z);
 
 }  // namespace pocket::gemm_detail

@@ -1,6 +1,8 @@
 // Layer normalisation over the last axis (GPT-2, BERT, OPT).
 #pragma once
 
+#include "kernels/thread_pool.h"
+
 #include <cstdint>
 
 namespace pocket {
@@ -10,6 +12,6 @@ namespace pocket {
 void layernorm_ref(const float* x, float* out, std::int64_t rows, std::int64_t C, const float* w,
                    const float* b, float eps);
 void layernorm(const float* x, float* out, std::int64_t rows, std::int64_t C, const float* w,
-               const float* b, float eps);
+               const float* b, float eps, ThreadPool& pool = default_pool());
 
 }  // namespace pocket

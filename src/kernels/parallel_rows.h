@@ -1,6 +1,6 @@
 // Row-parallel loops for the kernels whose rows are independent (norms, softmax, RoPE,
 // element-wise ops): [0, rows) is cut into blocks of a fixed size and the blocks are run on the
-// default pool. The blocks depend only on the sizes, never on the thread count, and every row is
+// caller's pool. The blocks depend only on the sizes, never on the thread count, and every row is
 // computed from its own inputs alone, so results are bit-identical for any number of threads.
 #pragma once
 
@@ -17,7 +17,7 @@ inline constexpr std::int64_t kParallelGrain = std::int64_t{1} << 14;
 
 // Calls fn(begin, end) over [0, rows) in blocks; row_cost is the floats touched per row.
 template <class F>
-void parallel_rows(std::int64_t rows, std::int64_t row_cost, F&& fn) {
+void parallel_rows(ThreadPool& pool, std::int64_t rows, std::int64_t row_cost, F&& fn) {
   if (rows <= 0) return;
   const std::int64_t rows_per_task =
       std::max<std::int64_t>(1, kParallelGrain / std::max<std::int64_t>(row_cost, 1));
@@ -26,7 +26,7 @@ void parallel_rows(std::int64_t rows, std::int64_t row_cost, F&& fn) {
     fn(std::int64_t{0}, rows);
     return;
   }
-  default_pool().run(n_tasks, [&](std::int64_t task, int) {
+  pool.run(n_tasks, [&](std::int64_t task, int) {
     const std::int64_t begin = task * rows_per_task;
     fn(begin, std::min(rows, begin + rows_per_task));
   });

@@ -19,10 +19,10 @@ void perturb_copy_ref(const float* src, float* dst, std::size_t n, std::uint64_t
 }
 
 void perturb_copy(const float* src, float* dst, std::size_t n, std::uint64_t z_key, float scale,
-                  std::uint64_t index_base) {
+                  std::uint64_t index_base, ThreadPool& pool) {
   assert(n == 0 || (src && dst));
   // Elements as rows of cost 1: blocks of kParallelGrain, each reading z from its own start.
-  parallel_rows(static_cast<std::int64_t>(n), 1, [&](std::int64_t begin, std::int64_t end) {
+  parallel_rows(pool, static_cast<std::int64_t>(n), 1, [&](std::int64_t begin, std::int64_t end) {
     ZBitReader bits(z_key, index_base + static_cast<std::uint64_t>(begin));
     std::int64_t i = begin;
 #if !defined(POCKET_SIMD_SCALAR)

@@ -3,6 +3,8 @@
 // inside a kernel (src/zo/README.md: P± = f32(P) ± eps·z_P).
 #pragma once
 
+#include "kernels/thread_pool.h"
+
 #include <cstddef>
 #include <cstdint>
 
@@ -17,6 +19,6 @@ void perturb_copy_ref(const float* src, float* dst, std::size_t n, std::uint64_t
                       std::uint64_t index_base);
 // The same with SIMD lanes and the default pool; bit-identical to the reference.
 void perturb_copy(const float* src, float* dst, std::size_t n, std::uint64_t z_key, float scale,
-                  std::uint64_t index_base);
+                  std::uint64_t index_base, ThreadPool& pool = default_pool());
 
 }  // namespace pocket

@@ -12,9 +12,9 @@ void residual_add_ref(float* y, const float* x, std::int64_t n) {
   for (std::int64_t i = 0; i < n; ++i) y[i] += x[i];
 }
 
-void residual_add(float* y, const float* x, std::int64_t n) {
+void residual_add(float* y, const float* x, std::int64_t n, ThreadPool& pool) {
   assert((y && x) || n == 0);
-  parallel_rows(n, 1, [&](std::int64_t begin, std::int64_t end) {
+  parallel_rows(pool, n, 1, [&](std::int64_t begin, std::int64_t end) {
     std::int64_t i = begin;
 #if !defined(POCKET_SIMD_SCALAR)
     for (; i + kFloatLanes <= end; i += kFloatLanes) {

@@ -46,9 +46,9 @@ void rmsnorm_ref(const float* x, float* out, std::int64_t rows, std::int64_t C, 
 }
 
 void rmsnorm(const float* x, float* out, std::int64_t rows, std::int64_t C, const float* w,
-             float eps) {
+             float eps, ThreadPool& pool) {
   assert(x && out && w && rows >= 0 && C > 0 && eps >= 0.0f);
-  parallel_rows(rows, 3 * C, [&](std::int64_t begin, std::int64_t end) {
+  parallel_rows(pool, rows, 3 * C, [&](std::int64_t begin, std::int64_t end) {
     for (std::int64_t r = begin; r < end; ++r) {
 #if defined(POCKET_SIMD_SCALAR)
       rmsnorm_row_ref(x + r * C, out + r * C, C, w, eps);

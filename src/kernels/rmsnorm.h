@@ -1,6 +1,8 @@
 // Root-mean-square normalisation over the last axis (Llama, Mistral, Qwen).
 #pragma once
 
+#include "kernels/thread_pool.h"
+
 #include <cstdint>
 
 namespace pocket {
@@ -10,6 +12,6 @@ namespace pocket {
 void rmsnorm_ref(const float* x, float* out, std::int64_t rows, std::int64_t C, const float* w,
                  float eps);
 void rmsnorm(const float* x, float* out, std::int64_t rows, std::int64_t C, const float* w,
-             float eps);
+             float eps, ThreadPool& pool = default_pool());
 
 }  // namespace pocket

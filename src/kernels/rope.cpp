@@ -79,10 +79,10 @@ void rope_ref(float* x, std::int64_t T, int n_heads, std::int64_t row_stride,
 }
 
 void rope(float* x, std::int64_t T, int n_heads, std::int64_t row_stride, const std::int32_t* pos,
-          const RopeTable& table) {
+          const RopeTable& table, ThreadPool& pool) {
   check_rope_args(x, T, n_heads, row_stride, pos, table);
   const int half = table.head_dim / 2;
-  parallel_rows(T, 2 * static_cast<std::int64_t>(n_heads) * table.head_dim,
+  parallel_rows(pool, T, 2 * static_cast<std::int64_t>(n_heads) * table.head_dim,
                 [&](std::int64_t begin, std::int64_t end) {
                   for (std::int64_t t = begin; t < end; ++t) {
                     const float* cos = table.cos.data() + static_cast<std::int64_t>(pos[t]) * half;

@@ -3,6 +3,8 @@
 // original Llama code) — checkpoints converted to HF have their q/k weights permuted for this.
 #pragma once
 
+#include "kernels/thread_pool.h"
+
 #include <cstdint>
 #include <vector>
 
@@ -29,6 +31,6 @@ struct RopeTable {
 void rope_ref(float* x, std::int64_t T, int n_heads, std::int64_t row_stride,
               const std::int32_t* pos, const RopeTable& table);
 void rope(float* x, std::int64_t T, int n_heads, std::int64_t row_stride, const std::int32_t* pos,
-          const RopeTable& table);
+          const RopeTable& table, ThreadPool& pool = default_pool());
 
 }  // namespace pocket

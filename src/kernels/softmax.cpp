@@ -68,9 +68,9 @@ void softmax_ref(float* x, std::int64_t rows, std::int64_t n, std::int64_t len) 
   for (std::int64_t r = 0; r < rows; ++r) softmax_row_ref(x + r * n, n, len);
 }
 
-void softmax(float* x, std::int64_t rows, std::int64_t n, std::int64_t len) {
+void softmax(float* x, std::int64_t rows, std::int64_t n, std::int64_t len, ThreadPool& pool) {
   assert(x && rows >= 0 && 0 < len && len <= n);
-  parallel_rows(rows, 2 * n, [&](std::int64_t begin, std::int64_t end) {
+  parallel_rows(pool, rows, 2 * n, [&](std::int64_t begin, std::int64_t end) {
     for (std::int64_t r = begin; r < end; ++r) {
 #if defined(POCKET_SIMD_SCALAR)
       softmax_row_ref(x + r * n, n, len);

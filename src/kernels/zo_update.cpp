@@ -113,11 +113,11 @@ void update_f32_master_range(float* master, fp16* w, std::size_t begin, std::siz
   }
 }
 
-// Runs fn(begin, end) over [0, n) in tasks of kTaskElems on the default pool.
+// Runs fn(begin, end) over [0, n) in tasks of kTaskElems on the pool.
 template <class Fn>
-void for_each_task(std::size_t n, Fn&& fn) {
+void for_each_task(ThreadPool& pool, std::size_t n, Fn&& fn) {
   const std::int64_t n_tasks = static_cast<std::int64_t>((n + kTaskElems - 1) / kTaskElems);
-  default_pool().run(n_tasks, [&](std::int64_t task, int) {
+  pool.run(n_tasks, [&](std::int64_t task, int) {
     const std::size_t begin = static_cast<std::size_t>(task) * kTaskElems;
     fn(begin, std::min(n, begin + kTaskElems));
   });
@@ -133,8 +133,9 @@ void zo_update_f16_ref(fp16* w, std::size_t n, const ZoUpdate& p) {
   }
 }
 
-void zo_update_f16(fp16* w, std::size_t n, const ZoUpdate& p) {
-  for_each_task(n, [&](std::size_t begin, std::size_t end) { update_f16_range(w, begin, end, p); });
+void zo_update_f16(fp16* w, std::size_t n, const ZoUpdate& p, ThreadPool& pool) {
+  for_each_task(pool, n,
+                [&](std::size_t begin, std::size_t end) { update_f16_range(w, begin, end, p); });
 }
 
 void zo_update_f32_master_ref(float* master, fp16* w, std::size_t n, const ZoUpdate& p) {
@@ -144,8 +145,9 @@ void zo_update_f32_master_ref(float* master, fp16* w, std::size_t n, const ZoUpd
   }
 }
 
-void zo_update_f32_master(float* master, fp16* w, std::size_t n, const ZoUpdate& p) {
-  for_each_task(n, [&](std::size_t begin, std::size_t end) {
+void zo_update_f32_master(float* master, fp16* w, std::size_t n, const ZoUpdate& p,
+                          ThreadPool& pool) {
+  for_each_task(pool, n, [&](std::size_t begin, std::size_t end) {
     update_f32_master_range(master, w, begin, end, p);
   });
 }
@@ -164,21 +166,22 @@ void for_each_row_run(const MutableWeightView& w, const ZoUpdate& p, F&& fn) {
   }
 }
 
-void zo_update(const MutableWeightView& w, const ZoUpdate& p) {
+void zo_update(const MutableWeightView& w, const ZoUpdate& p, ThreadPool& pool) {
   assert(w.format == WeightFormat::kF16);
   auto* data = static_cast<fp16*>(w.data);
   for_each_row_run(w, p, [&](std::int64_t offset, std::size_t n, const ZoUpdate& u) {
-    zo_update_f16(data + offset, n, u);
+    zo_update_f16(data + offset, n, u, pool);
   });
 }
 
-void zo_update(const MutableWeightView& master, const MutableWeightView& w, const ZoUpdate& p) {
+void zo_update(const MutableWeightView& master, const MutableWeightView& w, const ZoUpdate& p,
+               ThreadPool& pool) {
   assert(master.format == WeightFormat::kF32 && w.format == WeightFormat::kF16);
   assert(master.rows == w.rows && master.cols == w.cols && master.stride == w.stride);
   auto* m = static_cast<float*>(master.data);
   auto* data = static_cast<fp16*>(w.data);
   for_each_row_run(w, p, [&](std::int64_t offset, std::size_t n, const ZoUpdate& u) {
-    zo_update_f32_master(m + offset, data + offset, n, u);
+    zo_update_f32_master(m + offset, data + offset, n, u, pool);
   });
 }
 

@@ -27,6 +27,7 @@
 #include <cstdint>
 
 #include "kernels/fp16.h"
+#include "kernels/thread_pool.h"
 #include "kernels/weight_view.h"
 
 namespace pocket {
@@ -50,8 +51,8 @@ inline float zo_update_value(float w, float z, const ZoUpdate& p) {
   return w - step;
 }
 
-// The fp16 update above, in place. SIMD + default_pool() threads; allocates nothing.
-void zo_update_f16(fp16* w, std::size_t n, const ZoUpdate& p);
+// The fp16 update above, in place. SIMD + the pool's threads; allocates nothing.
+void zo_update_f16(fp16* w, std::size_t n, const ZoUpdate& p, ThreadPool& pool = default_pool());
 // The same, one element at a time (z_sign, sr_bits, scalar SR), single thread.
 void zo_update_f16_ref(fp16* w, std::size_t n, const ZoUpdate& p);
 
@@ -60,15 +61,17 @@ void zo_update_f16_ref(fp16* w, std::size_t n, const ZoUpdate& p);
 //
 //   master[i] <- zo_update_value(master[i], z[i], p)        (the order above, with w = master[i])
 //   w[i]      <- f32_to_f16_scalar(master[i])               (|master| >= 65520 gives ±Inf)
-void zo_update_f32_master(float* master, fp16* w, std::size_t n, const ZoUpdate& p);
+void zo_update_f32_master(float* master, fp16* w, std::size_t n, const ZoUpdate& p,
+                          ThreadPool& pool = default_pool());
 void zo_update_f32_master_ref(float* master, fp16* w, std::size_t n, const ZoUpdate& p);
 
 // The update of a whole tensor through its view, the format choosing the arithmetic: F16 as
 // zo_update_f16. Element (r, c) has the flat index index_base + r·stride + c, as a GEMM's
 // perturbation reads it (weight_view.h). The quantized formats add their update here.
-void zo_update(const MutableWeightView& w, const ZoUpdate& p);
+void zo_update(const MutableWeightView& w, const ZoUpdate& p, ThreadPool& pool = default_pool());
 // With an fp32 master: `master` (F32, w's shape) as zo_update_f32_master, and w (F16) its
 // round-to-nearest copy.
-void zo_update(const MutableWeightView& master, const MutableWeightView& w, const ZoUpdate& p);
+void zo_update(const MutableWeightView& master, const MutableWeightView& w, const ZoUpdate& p,
+               ThreadPool& pool = default_pool());
 
 }  // namespace pocket

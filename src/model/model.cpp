@@ -52,21 +52,21 @@ namespace {
 std::int64_t qkv_width(const ModelConfig& c) { return (c.n_heads + 2 * c.n_kv_heads) * c.head_dim; }
 std::int64_t widest(const ModelConfig& c) { return std::max(c.hidden, c.embed_dim); }
 
-void activate(Activation a, float* x, std::int64_t n) {
+void activate(Activation a, float* x, std::int64_t n, ThreadPool& pool) {
   switch (a) {
-    case Activation::kRelu: relu(x, x, n); break;
-    case Activation::kGelu: gelu(x, x, n); break;
-    case Activation::kGeluTanh: gelu_tanh(x, x, n); break;
-    case Activation::kSilu: silu(x, x, n); break;
+    case Activation::kRelu: relu(x, x, n, pool); break;
+    case Activation::kGelu: gelu(x, x, n, pool); break;
+    case Activation::kGeluTanh: gelu_tanh(x, x, n, pool); break;
+    case Activation::kSilu: silu(x, x, n, pool); break;
   }
 }
 
 // Llama's gated MLP input: gate[r, :] = silu(gate[r, :]) * up[r, :] over rows of [gate | up].
-void swiglu_rows(float* gate_up, std::int64_t rows, std::int64_t F) {
+void swiglu_rows(float* gate_up, std::int64_t rows, std::int64_t F, ThreadPool& pool) {
   for (std::int64_t r = 0; r < rows; ++r) {
     float* g = gate_up + r * 2 * F;
     const float* u = g + F;
-    silu(g, g, F);
+    silu(g, g, F, pool);
     for (std::int64_t i = 0; i < F; ++i) g[i] *= u[i];
   }
 }
@@ -74,8 +74,8 @@ void swiglu_rows(float* gate_up, std::int64_t rows, std::int64_t F) {
 }  // namespace
 
 
-Session::Session(const Model& model, const SessionLimits& limits)
-    : model_(model), limits_(limits) {
+Session::Session(const Model& model, const SessionLimits& limits, ThreadPool& pool)
+    : model_(model), limits_(limits), pool_(pool) {
   const ModelConfig& c = model.config();
   if (limits.max_batch < 1 || limits.max_len < 1 || limits.max_logit_rows < 0 ||
       limits.kv_cache_len < 0 || limits.logit_chunk_rows < 0) {
@@ -132,7 +132,7 @@ Session::Session(const Model& model, const SessionLimits& limits)
   row_index_.resize(static_cast<std::size_t>(limits.max_batch));
   // Packing panels for the largest GEMM, reserved now so that a forward never allocates.
   const std::int64_t max_k = std::max({widest(c), c.ffn_dim, c.n_heads * c.head_dim});
-  default_pool().reserve_scratch(gemm_scratch_bytes(
+  pool_.reserve_scratch(gemm_scratch_bytes(
       gemm_kernel_native(), std::max(n, head_rows), max_k, limits.streams));
 }
 
@@ -217,7 +217,7 @@ void Session::forward_chunks(const TokenBatch& batch, const std::int64_t* rows,
       const std::int64_t offset = params.vector_offset(p);
       for (int s = 0; s < active_; ++s) {
         perturb_copy(p.f32, streams_[s].small + offset, static_cast<std::size_t>(p.numel),
-                     z.key[s], z.scale[s], 0);
+                     z.key[s], z.scale[s], 0, pool_);
       }
     }
   }
@@ -282,6 +282,7 @@ void Session::linear(const Linear& l, std::int64_t M, Buf x, std::int64_t x_off,
                      Buf y, std::int64_t y_off, std::int64_t ldy, bool accumulate) {
   GemmOptions options;
   options.accumulate = accumulate;
+  options.pool = &pool_;
   GemmStream streams[kMaxStreams];
   for (int s = 0; s < active_; ++s) {
     streams[s] = {streams_[s].*x + x_off, streams_[s].*y + y_off, vec(s, l.bias)};
@@ -298,10 +299,11 @@ void Session::norm(const NormWeights& w, Buf x, Buf out, std::int64_t rows, std:
   const ModelConfig& c = model_.config();
   for (int s = 0; s < active_; ++s) {
     if (c.norm == Norm::kRmsNorm) {
-      rmsnorm(streams_[s].*x, streams_[s].*out, rows, width, vec(s, w.weight), c.norm_eps);
+      rmsnorm(streams_[s].*x, streams_[s].*out, rows, width, vec(s, w.weight), c.norm_eps,
+              pool_);
     } else {
       layernorm(streams_[s].*x, streams_[s].*out, rows, width, vec(s, w.weight), vec(s, w.bias),
-                c.norm_eps);
+                c.norm_eps, pool_);
     }
   }
 }
@@ -313,10 +315,11 @@ void Session::gather(int s, const Param& table, const std::int32_t* ids, std::in
   const WeightView& v = table.view;
   const auto* data = static_cast<const fp16*>(v.data);
   if (perturbation_ == nullptr) {
-    embedding_gather(data, v.rows, v.cols, ids, n, addend, out);
+    embedding_gather(data, v.rows, v.cols, ids, n, addend, out, pool_);
   } else {
     const WeightPerturbation z = perturbation(table);
-    embedding_gather_perturbed(data, v.rows, v.cols, ids, n, addend, out, z.key[s], z.scale[s], 0);
+    embedding_gather_perturbed(data, v.rows, v.cols, ids, n, addend, out, z.key[s], z.scale[s], 0,
+                               pool_);
   }
 }
 
@@ -355,7 +358,7 @@ void Session::embed(const TokenBatch& batch, const std::int32_t* pos, std::int64
     gather(s, *w.position_embed, table_rows, n, nullptr, st.ffn);
     if (w.token_type0 != nullptr) {
       const float* type0 = vec(s, w.token_type0);
-      for (std::int64_t i = 0; i < n; ++i) residual_add(st.ffn + i * d, type0, d);
+      for (std::int64_t i = 0; i < n; ++i) residual_add(st.ffn + i * d, type0, d, pool_);
     }
     if (!w.project_in) {
       gather(s, *w.token_embed, batch.ids, n, st.ffn, st.x);
@@ -365,7 +368,7 @@ void Session::embed(const TokenBatch& batch, const std::int32_t* pos, std::int64
   }
   if (w.project_in) {
     linear(w.project_in, n, &Stream::h, 0, c.embed_dim, &Stream::x, 0, d);
-    for (int s = 0; s < active_; ++s) residual_add(streams_[s].x, streams_[s].ffn, n * d);
+    for (int s = 0; s < active_; ++s) residual_add(streams_[s].x, streams_[s].ffn, n * d, pool_);
   }
   if (w.embed_norm.weight != nullptr) norm(w.embed_norm, &Stream::x, &Stream::x, n, d);
 }
@@ -410,8 +413,9 @@ void Session::run_body(const TokenBatch& batch, const std::int32_t* pos, std::in
       std::int32_t* rp = position_rows_.data();
       for (std::int64_t i = 0; i < n; ++i) rp[i] = std::max(pos[i], 0);
       for (int s = 0; s < active_; ++s) {
-        rope(streams_[s].qkv, n, static_cast<int>(c.n_heads), QKV, rp, *model_.rope());
-        rope(streams_[s].qkv + Q, n, static_cast<int>(c.n_kv_heads), QKV, rp, *model_.rope());
+        rope(streams_[s].qkv, n, static_cast<int>(c.n_heads), QKV, rp, *model_.rope(), pool_);
+        rope(streams_[s].qkv + Q, n, static_cast<int>(c.n_kv_heads), QKV, rp, *model_.rope(),
+             pool_);
       }
     }
     for (int s = 0; s < active_; ++s) {
@@ -429,12 +433,12 @@ void Session::run_body(const TokenBatch& batch, const std::int32_t* pos, std::in
         shape.kv_len = past + T;
         shape.kv_stride = KV;
         shape.kv_batch_stride = S * KV;
-        attention(qkv, k_cache, v_cache, nullptr, streams_[s].attn, shape);
+        attention(qkv, k_cache, v_cache, nullptr, streams_[s].attn, shape, pool_);
       } else {
         shape.kv_len = T;
         shape.kv_stride = QKV;
         shape.kv_batch_stride = T * QKV;
-        attention(qkv, qkv + Q, qkv + Q + KV, batch.mask, streams_[s].attn, shape);
+        attention(qkv, qkv + Q, qkv + Q + KV, batch.mask, streams_[s].attn, shape, pool_);
       }
     }
     linear(L.o, n, &Stream::attn, 0, Q, &Stream::x, 0, d, /*accumulate=*/true);
@@ -445,11 +449,11 @@ void Session::run_body(const TokenBatch& batch, const std::int32_t* pos, std::in
     if (c.gated_mlp) {
       linear(L.gate, n, in, 0, d, &Stream::ffn, 0, 2 * F);
       linear(L.up, n, in, 0, d, &Stream::ffn, F, 2 * F);
-      for (int s = 0; s < active_; ++s) swiglu_rows(streams_[s].ffn, n, F);
+      for (int s = 0; s < active_; ++s) swiglu_rows(streams_[s].ffn, n, F, pool_);
       linear(L.down, n, &Stream::ffn, 0, 2 * F, &Stream::x, 0, d, /*accumulate=*/true);
     } else {
       linear(L.up, n, in, 0, d, &Stream::ffn, 0, F);
-      for (int s = 0; s < active_; ++s) activate(c.activation, streams_[s].ffn, n * F);
+      for (int s = 0; s < active_; ++s) activate(c.activation, streams_[s].ffn, n * F, pool_);
       linear(L.down, n, &Stream::ffn, 0, F, &Stream::x, 0, d, /*accumulate=*/true);
     }
     if (!c.pre_norm) norm(L.mlp_norm, &Stream::x, &Stream::x, n, d);
@@ -477,8 +481,9 @@ void Session::run_head(const std::int64_t* rows, std::int64_t count, float* cons
     linear(w.mlm_dense, count, a, 0, d, b, 0, d);
     for (int s = 0; s < active_; ++s) {
       float* y = streams_[s].*b;
-      gelu(y, y, count * d);
-      layernorm(y, y, count, d, vec(s, w.mlm_norm.weight), vec(s, w.mlm_norm.bias), c.norm_eps);
+      gelu(y, y, count * d, pool_);
+      layernorm(y, y, count, d, vec(s, w.mlm_norm.weight), vec(s, w.mlm_norm.bias), c.norm_eps,
+                pool_);
     }
     std::swap(a, b);
   }

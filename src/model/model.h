@@ -114,7 +114,9 @@ struct Perturbation {
 
 class Session {
  public:
-  Session(const Model& model, const SessionLimits& limits);
+  // Every kernel of the session runs on `pool` (its threads and their GEMM scratch): the
+  // execution context is passed down, so two sessions may run on two pools of their own.
+  Session(const Model& model, const SessionLimits& limits, ThreadPool& pool = default_pool());
 
   // Forward of a whole batch with no cache. logits[i, :] (vocab floats) = the model's output at
   // flat position rows[i] = b * len + t, for i < n_rows (n_rows <= max_logit_rows). Rows at
@@ -144,6 +146,7 @@ class Session {
 
   const Model& model() const { return model_; }
   const SessionLimits& limits() const { return limits_; }
+  ThreadPool& pool() const { return pool_; }
   // Bytes of the arena and of the KV cache (for peak-memory reports).
   std::size_t arena_bytes() const;
   std::size_t kv_cache_bytes() const;
@@ -182,6 +185,7 @@ class Session {
 
   const Model& model_;
   SessionLimits limits_;
+  ThreadPool& pool_;
   std::int64_t cached_ = 0;
   int active_ = 1;  // streams in the current call
   const Perturbation* perturbation_ = nullptr;

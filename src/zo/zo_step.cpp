@@ -86,9 +86,9 @@ void ZoTuner::apply_update(std::uint64_t step_seed, float g, float lr) {
     u.grad = g;
     u.weight_decay = p.decay ? static_cast<float>(options_.weight_decay) : 0.0f;
     if (options_.master_f32) {
-      zo_update(t.master_view(), t.data, u);
+      zo_update(t.master_view(), t.data, u, session_->pool());
     } else {
-      zo_update(t.data, u);
+      zo_update(t.data, u, session_->pool());
     }
     if (p.kind == ParamKind::kVector) model_.params().refresh_vector(p);
   }

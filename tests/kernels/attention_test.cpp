@@ -253,8 +253,11 @@ TEST_CASE("attention: strided q/k/v (fused qkv, KV cache with spare slots) equal
   strided.kv_batch_stride = S_max * Ckv;
   for (bool fast : {false, true}) {
     const auto want = fast ? packed.run_fast(true) : packed.run_ref(true);
-    auto fn = fast ? attention : attention_ref;
-    fn(q.data(), k.data(), v.data(), packed.mask.data(), out.data(), strided);
+    if (fast) {
+      attention(q.data(), k.data(), v.data(), packed.mask.data(), out.data(), strided);
+    } else {
+      attention_ref(q.data(), k.data(), v.data(), packed.mask.data(), out.data(), strided);
+    }
     for (std::int64_t r = 0; r < B * T; ++r) {
       for (int i = 0; i < C; ++i) REQUIRE(out[r * out_stride + i] == want[r * C + i]);
       for (int i = C; i < out_stride; ++i) REQUIRE(out[r * out_stride + i] == -7.0f);
