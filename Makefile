@@ -145,7 +145,7 @@ MODEL_SRCS := $(sort $(wildcard src/io/*.cpp src/model/*.cpp src/task/*.cpp))
 ZO_SRCS := $(sort $(wildcard src/zo/*.cpp))
 SIDE_SRCS := $(sort $(wildcard src/side/*.cpp))
 CLI_SRCS := $(sort $(wildcard src/cli/*.cpp))
-TEST_SRCS := $(sort $(wildcard tests/*.cpp tests/*/*.cpp))
+TEST_SRCS := $(filter-out tests/fuzz/%,$(sort $(wildcard tests/*.cpp tests/*/*.cpp)))
 BENCH_COMMON_SRCS := $(filter-out bench/bench_%.cpp,$(sort $(wildcard bench/*.cpp)))
 BENCHES := $(patsubst bench/bench_%.cpp,bench-%,$(sort $(wildcard bench/bench_*.cpp)))
 
@@ -240,7 +240,7 @@ bench-smoke: $(addprefix $(BIN)/,$(BENCHES))
 FUZZ_CXX ?= clang++
 FUZZ_SECONDS ?= 30
 FUZZ_DIR := build/fuzz
-FUZZ_SRCS := fuzz/gguf_fuzz.cpp src/io/gguf.cpp src/io/mapped_file.cpp
+FUZZ_SRCS := tests/fuzz/gguf_fuzz.cpp src/io/gguf.cpp src/io/mapped_file.cpp
 $(FUZZ_DIR)/gguf-fuzz: $(FUZZ_SRCS) src/io/gguf.h src/io/mapped_file.h src/io/error.h
 	@mkdir -p $(dir $@)
 	$(FUZZ_CXX) -std=c++20 -O1 -g -Isrc -fsanitize=fuzzer,address,undefined \
