@@ -6,6 +6,7 @@
 #   make test SANITIZE=address,undefined    the tests under ASan + UBSan
 #   make test SIMD=scalar the tests with every SIMD path switched off (the portable fallback)
 #   make bench-smoke      the benchmarks at tiny sizes (a check that they run, not a measurement)
+#   make fuzz             the GGUF reader under libFuzzer for FUZZ_SECONDS (needs clang++)
 #   make deps             install what the build needs (apt on Debian/Ubuntu, pkg on Termux)
 #   make demo             installs, builds bin/pocket, tunes a tiny model on a held-out task (pocket tune)
 #
@@ -144,7 +145,7 @@ MODEL_SRCS := $(sort $(wildcard src/io/*.cpp src/model/*.cpp src/task/*.cpp))
 ZO_SRCS := $(sort $(wildcard src/zo/*.cpp))
 SIDE_SRCS := $(sort $(wildcard src/side/*.cpp))
 CLI_SRCS := $(sort $(wildcard src/cli/*.cpp))
-TEST_SRCS := $(sort $(wildcard tests/*.cpp tests/*/*.cpp))
+TEST_SRCS := $(filter-out tests/fuzz/%,$(sort $(wildcard tests/*.cpp tests/*/*.cpp)))
 BENCH_COMMON_SRCS := $(filter-out bench/bench_%.cpp,$(sort $(wildcard bench/*.cpp)))
 BENCHES := $(patsubst bench/bench_%.cpp,bench-%,$(sort $(wildcard bench/bench_*.cpp)))
 
@@ -157,7 +158,7 @@ SIDE_LIB := $(BUILD)/libpocket-side.a
 # Keep the benchmarks' objects: as intermediates of a pattern rule make would delete them.
 .SECONDARY:
 
-.PHONY: all test test-arm test-all bench-smoke deps demo clean help
+.PHONY: all test test-arm test-all bench-smoke fuzz deps demo clean help
 all: $(BIN)/pocket $(BIN)/pocket-tests $(addprefix $(BIN)/,$(BENCHES))
 
 $(BUILD)/obj/%.o: %.cpp $(HEADER_LINKS)
@@ -232,6 +233,25 @@ bench-smoke: $(addprefix $(BIN)/,$(BENCHES))
 	$(BIN)/bench-kernels --smoke
 	$(BIN)/bench-forward --smoke
 	$(BIN)/bench-step --smoke
+
+# The GGUF reader under libFuzzer with ASan + UBSan (clang++ only: g++ has no libFuzzer). The
+# corpus lives in build/fuzz/; it is seeded with the first 16 KiB (the header) of the GGUF files
+# in ../shared/models when they are there, and grows from nothing otherwise.
+FUZZ_CXX ?= clang++
+FUZZ_SECONDS ?= 30
+FUZZ_DIR := build/fuzz
+FUZZ_SRCS := tests/fuzz/gguf_fuzz.cpp src/io/gguf.cpp src/io/mapped_file.cpp
+$(FUZZ_DIR)/gguf-fuzz: $(FUZZ_SRCS) src/io/gguf.h src/io/mapped_file.h src/io/error.h
+	@mkdir -p $(dir $@)
+	$(FUZZ_CXX) -std=c++20 -O1 -g -Isrc -fsanitize=fuzzer,address,undefined \
+	  -fno-sanitize-recover=all $(FUZZ_SRCS) -o $@
+
+fuzz: $(FUZZ_DIR)/gguf-fuzz
+	@mkdir -p $(FUZZ_DIR)/gguf-corpus
+	for f in ../shared/models/*/*.gguf; do \
+	  [ -f "$$f" ] && head -c 16384 "$$f" > $(FUZZ_DIR)/gguf-corpus/seed-$$(basename "$$f"); \
+	done; true
+	$(FUZZ_DIR)/gguf-fuzz -max_total_time=$(FUZZ_SECONDS) -max_len=16384 $(FUZZ_DIR)/gguf-corpus
 
 deps:
 	scripts/deps.sh
