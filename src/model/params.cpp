@@ -87,7 +87,7 @@ std::int64_t ParamTable::matrix_bytes() const {
   std::int64_t bytes = 0;
   for (const Param& p : params_) {
     if (p.kind != ParamKind::kVector && p.view) {
-      bytes += p.view.rows * p.view.cols * weight_format_bytes(p.view.format);
+      bytes += p.view.rows * weight_bytes(p.view.format, p.view.cols);
     }
   }
   return bytes;
