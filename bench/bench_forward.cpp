@@ -110,7 +110,7 @@ struct ShapeReport {
   std::string name;
   std::string arch;
   double params = 0.0;
-  double weight_bytes = 0.0;    // checkpoint().total_bytes()
+  double weight_bytes = 0.0;    // weight_file_bytes()
   double streamed_bytes = 0.0;  // fp16 bytes of the matrices a decode step's GEMMs read
   bool created = false;
   double create_seconds = 0.0;
@@ -254,12 +254,12 @@ void run_shape(const std::string& name, const std::string& dir, const Options& o
   report.created = bench::ensure_model("bench-forward", dir, config, &report.create_seconds);
 
   const Model model(dir);
-  report.weight_bytes = static_cast<double>(model.checkpoint().total_bytes());
+  report.weight_bytes = static_cast<double>(model.weight_file_bytes());
   const MatmulWeights matmul = matmul_weights(model.weights());
   report.streamed_bytes = 2.0 * (matmul.per_token + matmul.per_logit_row);  // fp16
   std::vector<std::span<const std::uint8_t>> mapped;
-  for (const auto& file : model.checkpoint().files()) {
-    mapped.emplace_back(file->mapping().data(), file->mapping().size());
+  for (const MappedFile* file : model.mapped_files()) {
+    mapped.emplace_back(file->data(), file->size());
   }
 
   for (const int threads : opt.threads) {

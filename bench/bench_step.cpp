@@ -233,7 +233,7 @@ int run_child(const Options& opt) {
     arena = evaluator.session().arena_bytes();
     out["loss"] = r.loss;
   }
-  out["weight_bytes"] = static_cast<double>(model.checkpoint().total_bytes());
+  out["weight_bytes"] = static_cast<double>(model.weight_file_bytes());
   out["arena_bytes"] = static_cast<double>(arena);
   out["scratch_bytes"] =
       static_cast<double>(default_pool().scratch_bytes()) * default_pool().size();
@@ -342,7 +342,7 @@ void run_shape(const std::string& name, const Options& opt, const std::string& m
   {
     const Model eval_model(base);                       // read-only, as `pocket eval`
     Model tune_model(work, /*writable=*/true);          // the run's working copy
-    report.weight_bytes = static_cast<double>(eval_model.checkpoint().total_bytes());
+    report.weight_bytes = static_cast<double>(eval_model.weight_file_bytes());
     const Task task = synthetic_task(config, opt.len);
     const Dataset data = synthetic_data(config, task, opt.batch, opt.len);
     std::vector<std::int64_t> index(static_cast<std::size_t>(opt.batch));

@@ -26,6 +26,16 @@ inline std::string testvectors_dir() {
   return "";
 }
 
+// ../shared/models (real pretrained models), or $POCKET_MODELS; "" when absent: the tests on real
+// models then skip with a message.
+inline std::string models_dir() {
+  if (const char* env = std::getenv("POCKET_MODELS")) return env;
+  for (const char* cand : {"../shared/models", "../../shared/models"}) {
+    if (std::filesystem::is_directory(cand)) return cand;
+  }
+  return "";
+}
+
 inline std::vector<float> random_floats(std::size_t n, std::uint32_t seed, float lo = -1.0f,
                                         float hi = 1.0f) {
   std::mt19937 rng(seed);

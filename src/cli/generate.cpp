@@ -116,7 +116,7 @@ int cmd_generate(int argc, char** argv) {
                static_cast<double>(stats.prompt_tokens) / std::max(stats.prefill_seconds, 1e-9),
                static_cast<long long>(stats.new_tokens), decode_tps,
                stats.stopped ? ", stopped at end of sequence" : "", peak_rss_mib(),
-               static_cast<double>(model.checkpoint().total_bytes()) / (1 << 20),
+               static_cast<double>(model.weight_file_bytes()) / (1 << 20),
                static_cast<double>(session.kv_cache_bytes()) / (1 << 20));
   return 0;
 }

@@ -33,7 +33,7 @@ int cmd_replay(int argc, char** argv) {
   const RunConfig config = load_run_config(run_dir, /*oldest_version=*/1);
   const std::vector<JournalRecord> records = read_journal(run_journal_path(run_dir));
   Model model(model_dir, /*writable=*/true);
-  if (model_fingerprint(model.checkpoint()) != config.base_fingerprint) {
+  if (model.fingerprint() != config.base_fingerprint) {
     throw Error(model_dir, "is not the base model of " + run_dir + " (fingerprint differs)");
   }
   const auto tokenizer = load_tokenizer(model_dir, model.config().model_type);

@@ -132,6 +132,21 @@ std::string model_fingerprint(const Checkpoint& checkpoint) {
   return hex64(h);
 }
 
+std::string gguf_fingerprint(const GgufFile& file) {
+  std::vector<const GgufTensor*> tensors;
+  for (const GgufTensor& t : file.tensors()) tensors.push_back(&t);
+  std::sort(tensors.begin(), tensors.end(),
+            [](const GgufTensor* a, const GgufTensor* b) { return a->name < b->name; });
+  std::uint64_t h = kGamma;
+  for (const GgufTensor* t : tensors) {
+    h = mix64(h ^ fnv1a64(t->name));
+    h = mix64(h ^ static_cast<std::uint64_t>(t->type));
+    for (std::int64_t dim : t->dims) h = mix64(h ^ static_cast<std::uint64_t>(dim));
+    h = mix64(h ^ snapshot_hash(t->data, t->nbytes));
+  }
+  return hex64(h);
+}
+
 std::string file_fingerprint(const std::string& path) {
   if (path.empty()) return "";
   const MappedFile file(path);

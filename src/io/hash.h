@@ -9,6 +9,7 @@
 #include <string>
 #include <string_view>
 
+#include "io/gguf.h"
 #include "io/safetensors.h"
 
 namespace pocket {
@@ -57,6 +58,8 @@ std::string hex_string(const std::uint8_t* bytes, std::size_t n);
 
 // 64-bit hash (hex) over every tensor of a checkpoint: names, dtypes, shapes and bytes.
 std::string model_fingerprint(const Checkpoint& checkpoint);
+// The same over every tensor of a GGUF file: names, ggml types, dimensions and bytes.
+std::string gguf_fingerprint(const GgufFile& file);
 // 64-bit hash (hex) of a file's bytes ("" for an empty path): a resumed run must read the same
 // data as the steps before the crash, or it would not end bit-identical.
 std::string file_fingerprint(const std::string& path);

@@ -52,6 +52,9 @@ struct ModelConfig {
 
   // Positions.
   float rope_theta = 10000.0f;       // Llama only
+  // Llama only: q/k rows within each head in ggml's order (GGUF files of the llama architecture,
+  // permuted by llama.cpp's converter), rotated as interleaved pairs (kernels/rope.h).
+  bool rope_interleaved = false;
   std::int64_t type_vocab_size = 0;  // RoBERTa token types (type 0 is used)
 
   std::int32_t pad_token_id = -1;

@@ -3,7 +3,11 @@
 #include <algorithm>
 #include <cstring>
 
+#include <sys/stat.h>
+
 #include "io/error.h"
+#include "io/gguf_config.h"
+#include "io/hash.h"
 #include "kernels/activations.h"
 #include "kernels/attention.h"
 #include "kernels/embedding.h"
@@ -17,25 +21,79 @@
 
 namespace pocket {
 
-Model::Model(const std::string& dir, bool writable)
-    : dir_(dir),
-      writable_(writable),
-      config_(load_model_config(dir)),
-      checkpoint_(dir, writable ? MapMode::kCopyOnWrite : MapMode::kReadOnly),
-      weights_(bind_weights(config_, checkpoint_)) {
-  // Every forward reads every weight: ask the kernel to start reading the files in now
-  // (asynchronous readahead; the pages stay clean page cache either way).
-  for (const auto& file : checkpoint_.files()) file->mapping().advise(MapAdvice::kWillNeed);
+namespace {
+
+bool is_regular_file(const std::string& path) {
+  struct stat st;
+  return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
+}
+
+}  // namespace
+
+Model::Model(const std::string& path, bool writable) : path_(path), writable_(writable) {
+  if (is_regular_file(path)) {
+    if (writable) {
+      throw Error(path, "tuning reads a Hugging Face directory; a GGUF base is read-only "
+                        "(forward, generate and eval take it)");
+    }
+    gguf_ = std::make_unique<GgufFile>(path);
+    config_ = gguf_model_config(*gguf_);
+    gguf_source_ = std::make_unique<GgufSource>(*gguf_, config_.arch);
+    weights_ = bind_weights(config_, *gguf_source_);
+    gguf_->mapping().advise(MapAdvice::kWillNeed);
+  } else {
+    config_ = load_model_config(path);
+    checkpoint_ = std::make_unique<Checkpoint>(
+        path, writable ? MapMode::kCopyOnWrite : MapMode::kReadOnly);
+    weights_ = bind_weights(config_, *checkpoint_);
+    // Every forward reads every weight: ask the kernel to start reading the files in now
+    // (asynchronous readahead; the pages stay clean page cache either way).
+    for (const auto& file : checkpoint_->files()) file->mapping().advise(MapAdvice::kWillNeed);
+  }
   if (config_.positions == Positions::kRope) {
     rope_ = std::make_unique<RopeTable>(static_cast<int>(config_.head_dim), config_.max_positions,
-                                        config_.rope_theta);
+                                        config_.rope_theta,
+                                        config_.rope_interleaved ? RopeLayout::kInterleaved
+                                                                 : RopeLayout::kHalf);
   }
 }
 
+Model::~Model() = default;
+
+const Checkpoint& Model::checkpoint() const {
+  if (!checkpoint_) throw Error(path_, "a GGUF model has no safetensors checkpoint");
+  return *checkpoint_;
+}
+
+Checkpoint& Model::checkpoint() {
+  if (!checkpoint_) throw Error(path_, "a GGUF model has no safetensors checkpoint");
+  return *checkpoint_;
+}
+
+std::uint64_t Model::weight_file_bytes() const {
+  if (checkpoint_) return checkpoint_->total_bytes();
+  std::uint64_t bytes = 0;
+  for (const GgufTensor& t : gguf_->tensors()) bytes += t.nbytes;
+  return bytes;
+}
+
+std::vector<const MappedFile*> Model::mapped_files() const {
+  std::vector<const MappedFile*> files;
+  if (gguf_) files.push_back(&gguf_->mapping());
+  if (checkpoint_) {
+    for (const auto& file : checkpoint_->files()) files.push_back(&file->mapping());
+  }
+  return files;
+}
+
+std::string Model::fingerprint() const {
+  return checkpoint_ ? model_fingerprint(*checkpoint_) : gguf_fingerprint(*gguf_);
+}
+
 MutableWeightView Model::mutable_view(const Param& p) {
-  if (!writable_) throw Error(dir_, "model opened read-only, tensor " + p.name + " cannot be written");
+  if (!writable_) throw Error(path_, "model opened read-only, tensor " + p.name + " cannot be written");
   const WeightView& v = p.view;
-  return {v.format, checkpoint_.mutable_data(p.name), nullptr, v.rows, v.cols, v.stride};
+  return {v.format, checkpoint_->mutable_data(p.name), nullptr, v.rows, v.cols, v.stride};
 }
 
 Perturbation Perturbation::pair(std::uint64_t seed, float eps) {

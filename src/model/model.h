@@ -1,5 +1,5 @@
-// A transformer over a memory-mapped Hugging Face checkpoint: OPT, RoBERTa and the Llama family
-// in one forward pass built only from src/kernels.
+// A transformer over a memory-mapped Hugging Face checkpoint or GGUF file: OPT, RoBERTa and the
+// Llama family in one forward pass built only from src/kernels.
 //
 //   Model    the config, the mapped checkpoint and every weight bound by name into the parameter
 //            table (params.h, model_weights.h). Matrices stay fp16 in the mapping; the small
@@ -18,26 +18,39 @@
 #include "io/safetensors.h"
 #include "kernels/gemm.h"
 #include "kernels/rope.h"
+#include "io/gguf.h"
+#include "model/gguf_source.h"
 #include "model/model_weights.h"
 
 namespace pocket {
 
 class Model {
  public:
-  // Loads config.json and the safetensors checkpoint of `dir`, binds every tensor the
-  // architecture needs (F16, shapes from the config) and rejects anything missing or mis-shaped
-  // with a one-line pocket::Error naming the file and the tensor. writable: map the checkpoint
-  // copy-on-write (a tuning run), so that mutable_view() can update weights in place in this
-  // process's memory; the files are never written.
-  explicit Model(const std::string& dir, bool writable = false);
+  // Loads a model from `path`: a Hugging Face directory (config.json and the safetensors
+  // checkpoint, F16) or a GGUF file (hyper-parameters from its keys, io/gguf_config.h; tensors
+  // under llama.cpp's names in F32/F16/BF16 or a block format, model/gguf_source.h). Binds every
+  // tensor the architecture needs and rejects anything missing or mis-shaped with a one-line
+  // pocket::Error naming the file and the tensor. writable: map the checkpoint copy-on-write (a
+  // tuning run), so that mutable_view() can update weights in place in this process's memory; the
+  // files are never written. A GGUF model is read-only.
+  explicit Model(const std::string& path, bool writable = false);
+  ~Model();
 
   const ModelConfig& config() const { return config_; }
   const ModelWeights& weights() const { return weights_; }
-  const Checkpoint& checkpoint() const { return checkpoint_; }
-  Checkpoint& checkpoint() { return checkpoint_; }
+  // The safetensors checkpoint of a directory model; throws pocket::Error for a GGUF model.
+  const Checkpoint& checkpoint() const;
+  Checkpoint& checkpoint();
+  bool is_gguf() const { return gguf_ != nullptr; }
   const RopeTable* rope() const { return rope_.get(); }  // Llama only
-  const std::string& dir() const { return dir_; }
+  const std::string& path() const { return path_; }      // the directory or the .gguf file
   bool writable() const { return writable_; }
+  // Bytes of the stored tensors (the mapped weights a forward reads).
+  std::uint64_t weight_file_bytes() const;
+  // The files the weights are mapped from.
+  std::vector<const MappedFile*> mapped_files() const;
+  // 64-bit hash (hex) over every stored tensor: names, types, shapes and bytes (io/hash.h).
+  std::string fingerprint() const;
 
   // Every tensor the forward reads (params.h). Its trainable flags say what a perturbed forward
   // perturbs (ParamTable::set_trainable); refresh_vector() after an update of a vector.
@@ -48,10 +61,12 @@ class Model {
   MutableWeightView mutable_view(const Param& p);
 
  private:
-  std::string dir_;
+  std::string path_;
   bool writable_ = false;
+  std::unique_ptr<Checkpoint> checkpoint_;  // a directory model
+  std::unique_ptr<GgufFile> gguf_;          // a GGUF model, and where binding found its tensors
+  std::unique_ptr<GgufSource> gguf_source_;
   ModelConfig config_;
-  Checkpoint checkpoint_;
   ModelWeights weights_;
   std::unique_ptr<RopeTable> rope_;
 };

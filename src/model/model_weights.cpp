@@ -7,23 +7,23 @@
 namespace pocket {
 namespace {
 
-// Each call adds one Param to the table and, with a checkpoint, points its view at the tensor's
-// bytes (which must be F16 of the shape the config implies). Without a checkpoint the table only
-// lists the tensors (model_params): one list of names and shapes serves loading and `pocket init`.
+// Each call adds one Param to the table and, with a source, points its view at the tensor's
+// bytes (of the shape the config implies). Without a source the table only lists the tensors
+// (model_params): one list of names and shapes serves loading and `pocket init`.
 class Binder {
  public:
-  Binder(const Checkpoint* ckpt, ParamTable& table) : ckpt_(ckpt), table_(table) {}
+  Binder(const TensorSource* source, ParamTable& table) : source_(source), table_(table) {}
 
   const Param* matrix(const std::string& name, std::int64_t rows, std::int64_t cols,
                       ParamKind kind = ParamKind::kMatrix) {
     Param& p = table_.add(name, {rows, cols}, kind);
-    p.view = view(name, {rows, cols}, rows, cols);
+    p.view = view(name, {rows, cols}, kind, rows, cols);
     return &p;
   }
 
   const Param* vector(const std::string& name, std::int64_t n) {
     Param& p = table_.add(name, {n}, ParamKind::kVector);
-    p.view = view(name, {n}, 1, n);
+    p.view = view(name, {n}, ParamKind::kVector, 1, n);
     return &p;
   }
 
@@ -31,7 +31,7 @@ class Binder {
   const Param* first_row(const std::string& name, std::int64_t rows, std::int64_t cols) {
     Param& p = table_.add(name, {rows, cols}, ParamKind::kVector);
     p.numel = cols;
-    p.view = view(name, {rows, cols}, 1, cols);
+    p.view = view(name, {rows, cols}, ParamKind::kVector, 1, cols);
     return &p;
   }
 
@@ -49,15 +49,17 @@ class Binder {
   void finish() { table_.finish_vectors(); }
 
  private:
-  // rows x cols leading elements of the checkpoint's tensor `name` of shape `shape`.
-  WeightView view(const std::string& name, const std::vector<std::int64_t>& shape,
+  // rows x cols leading elements of the source's tensor `name` of shape `shape`.
+  WeightView view(const std::string& name, const std::vector<std::int64_t>& shape, ParamKind kind,
                   std::int64_t rows, std::int64_t cols) {
-    if (ckpt_ == nullptr) return {};
-    const TensorView& t = ckpt_->require(name, Dtype::kF16, shape);
-    return {WeightFormat::kF16, t.data, nullptr, rows, cols, cols};
+    if (source_ == nullptr) return {};
+    WeightView v = source_->tensor(name, shape, kind);
+    v.rows = rows;
+    v.cols = cols;
+    return v;
   }
 
-  const Checkpoint* ckpt_;
+  const TensorSource* source_;
   ParamTable& table_;
 };
 
@@ -163,12 +165,16 @@ void bind_all(const ModelConfig& c, Binder& b, ModelWeights& w) {
 
 }  // namespace
 
-ModelWeights bind_weights(const ModelConfig& config, const Checkpoint& ckpt) {
+ModelWeights bind_weights(const ModelConfig& config, const TensorSource& source) {
   ModelWeights w;
-  Binder b(&ckpt, w.params);
+  Binder b(&source, w.params);
   bind_all(config, b, w);
   b.finish();
   return w;
+}
+
+ModelWeights bind_weights(const ModelConfig& config, const Checkpoint& ckpt) {
+  return bind_weights(config, CheckpointSource(ckpt));
 }
 
 ParamTable model_params(const ModelConfig& config) {

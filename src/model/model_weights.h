@@ -1,8 +1,8 @@
 // Every tensor a forward pass reads, bound by its Hugging Face name into the parameter table
 // (params.h), and the model's structure as references into it.
 //
-// Matrices (projections, embeddings) are views into the mapped checkpoint: used in place, never
-// copied. Vectors (biases, norm weights) are read through their fp32 copies (Param::f32), because
+// Matrices (projections, embeddings) are views into the mapped checkpoint or GGUF file, in its
+// format (F16, or a GGUF block format): used in place, never copied. Vectors (biases, norm weights) are read through their fp32 copies (Param::f32), because
 // the kernels take them in fp32 and they are tiny (OPT-1.3B: 0.4 M floats of 1.3 G parameters).
 #pragma once
 
@@ -13,6 +13,7 @@
 #include "io/model_config.h"
 #include "io/safetensors.h"
 #include "model/params.h"
+#include "model/tensor_source.h"
 
 namespace pocket {
 
@@ -61,9 +62,11 @@ struct ModelWeights {
   ModelWeights& operator=(const ModelWeights&) = delete;
 };
 
-// Binds the tensors of `config`'s architecture in `ckpt`. Every tensor must be F16 with the
-// shape the config implies; a missing, mis-typed or mis-shaped tensor is a one-line pocket::Error
-// naming the file and the tensor. Tensors the forward does not use (e.g. a pooler) are ignored.
+// Binds the tensors of `config`'s architecture in `source`, each with the shape the config
+// implies; a missing, mis-typed or mis-shaped tensor is a one-line pocket::Error naming the file
+// and the tensor. Tensors the forward does not use (e.g. a pooler) are ignored.
+ModelWeights bind_weights(const ModelConfig& config, const TensorSource& source);
+// The same over a safetensors checkpoint (every tensor F16).
 ModelWeights bind_weights(const ModelConfig& config, const Checkpoint& ckpt);
 
 // The parameter table of `config` without data (names, shapes, kinds), in binding order: what

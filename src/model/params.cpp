@@ -1,5 +1,7 @@
 #include "model/params.h"
 
+#include <cstring>
+
 #include "io/error.h"
 #include "io/hash.h"
 #include "kernels/fp16.h"
@@ -80,7 +82,12 @@ void ParamTable::set_all_trainable(bool trainable) {
 void ParamTable::refresh_vector(const Param& p) {
   // f32 points into vectors_, which this table owns: writing through it is this table's right.
   float* out = vectors_.data() + vector_offset(p);
-  f16_to_f32(static_cast<const fp16*>(p.view.data), out, static_cast<std::size_t>(p.numel));
+  const auto n = static_cast<std::size_t>(p.numel);
+  if (p.view.format == WeightFormat::kF32) {
+    std::memcpy(out, p.view.data, n * sizeof(float));  // GGUF stores vectors as F32
+  } else {
+    f16_to_f32(static_cast<const fp16*>(p.view.data), out, n);
+  }
 }
 
 std::int64_t ParamTable::matrix_bytes() const {

@@ -81,7 +81,7 @@ class ParamTable {
   // The fp32 copies of every vector, contiguous (a two-stream session perturbs them per stream).
   const std::vector<float>& vectors() const { return vectors_; }
   std::int64_t vector_offset(const Param& p) const { return p.f32 - vectors_.data(); }
-  // Re-reads p's fp32 copy from its stored (e.g. just updated) F16 elements.
+  // Re-reads p's fp32 copy from its stored (e.g. just updated) F16 or F32 elements.
   void refresh_vector(const Param& p);
   // Bytes of the stored matrices and embeddings (each tensor once, a tied head not twice).
   std::int64_t matrix_bytes() const;

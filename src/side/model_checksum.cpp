@@ -6,7 +6,7 @@
 namespace pocket {
 
 Digest side_model_checksum(const Model& model) {
-  const std::string text = model_config_json(model.config()) + model_fingerprint(model.checkpoint());
+  const std::string text = model_config_json(model.config()) + model.fingerprint();
   return sha256(text.data(), text.size());
 }
 

@@ -188,7 +188,7 @@ void check_run_data(const RunConfig& config) {
 }
 
 void check_run_base(const RunConfig& config, const Model& base) {
-  if (model_fingerprint(base.checkpoint()) != config.base_fingerprint) {
+  if (base.fingerprint() != config.base_fingerprint) {
     throw Error(config.base_model,
                 "is not the base model this run started from (fingerprint differs)");
   }
@@ -208,7 +208,7 @@ RunConfig create_run(const std::string& run_dir, RunConfig c) {
     load_dataset(c.train_data, task, *tokenizer);
     if (!c.eval_data.empty()) load_dataset(c.eval_data, task, *tokenizer);
     model_params(base.config()).set_trainable(c.zo.train_patterns);  // throws if none match
-    c.base_fingerprint = model_fingerprint(base.checkpoint());
+    c.base_fingerprint = base.fingerprint();
   }
   c.run_id = new_run_id(c.seed);
   std::error_code error;

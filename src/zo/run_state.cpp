@@ -36,7 +36,7 @@ void RunState::write_model(const std::string& out_dir) const {
 
 void write_tuned_model(const Model& model, const ZoTuner& tuner, const std::string& out_dir) {
   create_directory_atomic(out_dir, [&](const std::string& temp) {
-    convert_checkpoint(model.dir(), temp);
+    convert_checkpoint(model.path(), temp);
     Checkpoint files(temp, MapMode::kReadWrite);
     for (const TrainableTensor& t : tuner.trainable()) {
       const std::string& name = t.param->name;

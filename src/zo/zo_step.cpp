@@ -74,7 +74,7 @@ StepResult ZoTuner::probe(const Dataset& data, const std::int64_t* index, std::i
 // W <- round16(W - lr (g z + lambda W)) per trainable tensor (kernels/zo_update.h), then the fp32
 // copies of updated vectors are refreshed from the fp16 the checkpoint now holds.
 void ZoTuner::apply_update(std::uint64_t step_seed, float g, float lr) {
-  if (!model_.writable()) throw Error(model_.dir(), "model opened read-only: cannot update");
+  if (!model_.writable()) throw Error(model_.path(), "model opened read-only: cannot update");
   std::size_t done = 0;
   for (TrainableTensor& t : trainable_) {
     if (++done == trainable_.size() / 2 + 1) crash_point("update", crash_step_);

@@ -104,3 +104,43 @@ TEST_CASE("rope over many tokens (threaded) equals token by token") {
   }
   CHECK(all == one_by_one);
 }
+
+TEST_CASE("interleaved RoPE of ggml-permuted heads is HF's rotate-half RoPE, permuted the same way") {
+  // llama.cpp's converter moves HF dimension i of a head to 2i and i + d/2 to 2i + 1. Rotating
+  // the permuted vector interleaved must give exactly (bit for bit: the same products) the
+  // permutation of the HF rotation, with either path.
+  for (int d : {2, 8, 64, 130}) {
+    const RopeTable half(d, 64, 10000.0f);
+    const RopeTable inter(d, 64, 10000.0f, RopeLayout::kInterleaved);
+    const int n_heads = 3, T = 5;
+    const std::int64_t stride = n_heads * d + 3;
+    const auto x = test::random_floats(T * stride, d);
+    std::vector<float> perm(x);
+    for (int t = 0; t < T; ++t) {
+      for (int h = 0; h < n_heads; ++h) {
+        for (int i = 0; i < d / 2; ++i) {
+          const std::int64_t o = t * stride + h * d;
+          perm[o + 2 * i] = x[o + i];
+          perm[o + 2 * i + 1] = x[o + i + d / 2];
+        }
+      }
+    }
+    std::vector<std::int32_t> pos = {0, 3, 17, 63, 8};
+    std::vector<float> hf = x, ref = perm, fast = perm;
+    rope_ref(hf.data(), T, n_heads, stride, pos.data(), half);
+    rope_ref(ref.data(), T, n_heads, stride, pos.data(), inter);
+    rope(fast.data(), T, n_heads, stride, pos.data(), inter);
+    INFO("d = " << d);
+    REQUIRE(ref == fast);
+    for (int t = 0; t < T; ++t) {
+      for (int h = 0; h < n_heads; ++h) {
+        for (int i = 0; i < d / 2; ++i) {
+          const std::int64_t o = t * stride + h * d;
+          REQUIRE(ref[o + 2 * i] == hf[o + i]);
+          REQUIRE(ref[o + 2 * i + 1] == hf[o + i + d / 2]);
+        }
+      }
+      for (std::int64_t j = n_heads * d; j < stride; ++j) REQUIRE(ref[t * stride + j] == x[t * stride + j]);
+    }
+  }
+}
