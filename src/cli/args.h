@@ -55,6 +55,9 @@ class Args {
 // --threads N for every command: N <= 0 means every hardware thread.
 void apply_threads(std::int64_t threads);
 
+// "1.2 MiB", "3.45 GiB", "0.5 KiB": byte counts in progress lines and reports.
+std::string human_bytes(std::uint64_t bytes);
+
 // `path` made absolute and normalised (as a run records its inputs), or unchanged if that fails.
 std::string absolute_path(const std::string& path);
 

@@ -7,6 +7,7 @@ namespace pocket {
 
 int cmd_init(int argc, char** argv);      // init.cpp: random model with a published shape
 int cmd_convert(int argc, char** argv);   // convert.cpp: HF checkpoint -> F16 model.safetensors
+int cmd_quantize(int argc, char** argv);  // quantize.cpp: a model -> a GGUF file in a block format
 int cmd_forward(int argc, char** argv);   // forward.cpp: ids and logits of one sequence
 int cmd_generate(int argc, char** argv);  // generate.cpp: text continuation with a KV cache
 int cmd_tune(int argc, char** argv);      // tune.cpp: MeZO fine-tuning into a run directory

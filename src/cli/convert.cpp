@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "cli/args.h"
 #include "cli/commands.h"
 #include "io/error.h"
 #include "kernels/thread_pool.h"
@@ -32,18 +33,6 @@ void print_convert_help() {
       "  --threads N   threads for the conversion (default: %d, every hardware thread)\n"
       "  -h, --help    this text\n",
       hardware_threads());
-}
-
-std::string human_bytes(std::uint64_t bytes) {
-  char text[32];
-  if (bytes >= (std::uint64_t{1} << 30)) {
-    std::snprintf(text, sizeof text, "%.2f GiB", static_cast<double>(bytes) / (1 << 30));
-  } else if (bytes >= (std::uint64_t{1} << 20)) {
-    std::snprintf(text, sizeof text, "%.1f MiB", static_cast<double>(bytes) / (1 << 20));
-  } else {
-    std::snprintf(text, sizeof text, "%.1f KiB", static_cast<double>(bytes) / (1 << 10));
-  }
-  return text;
 }
 
 int parse_threads(const std::string& text) {

@@ -27,6 +27,7 @@ void print_help() {
       "commands:\n"
       "  init       make a model directory with random weights in a published shape\n"
       "  convert    turn an F32/BF16 Hugging Face checkpoint into the F16 one pocket maps\n"
+      "  quantize   write a model as a GGUF file (Q8_0, Q4_0, Q4_K, F16) llama.cpp loads too\n"
       "  forward    token ids and logits of one sequence (--json for exact values)\n"
       "  generate   continue a prompt (KV cache, greedy or sampled), tokens/s on stderr\n"
       "  tune       MeZO zeroth-order fine-tuning into a crash-safe, resumable run directory\n"
@@ -74,6 +75,7 @@ int main(int argc, char** argv) {
     };
     static constexpr Command kCommands[] = {{"init", pocket::cmd_init},
                                             {"convert", pocket::cmd_convert},
+                                            {"quantize", pocket::cmd_quantize},
                                             {"forward", pocket::cmd_forward},
                                             {"generate", pocket::cmd_generate},
                                             {"tune", pocket::cmd_tune},

@@ -131,4 +131,30 @@ ModelConfig gguf_model_config(const GgufFile& file) {
   return c;
 }
 
+std::string gguf_architecture(const ModelConfig& config, const std::string& where) {
+  if (config.arch == Arch::kLlama) return config.model_type == "qwen2" ? "qwen2" : "llama";
+  throw Error(where, std::string("model_type '") + config.model_type +
+                         "': GGUF export covers the llama family (llama, mistral, qwen2) so far");
+}
+
+void add_config_keys(const ModelConfig& c, const std::string& where, GgufMetadata& out) {
+  const std::string arch = gguf_architecture(c, where);
+  auto u32 = [&](const char* name, std::int64_t v) {
+    out.add_u32(arch + "." + name, static_cast<std::uint32_t>(v));
+  };
+  out.add_string("general.architecture", arch);
+  u32("context_length", c.max_positions);
+  u32("embedding_length", c.hidden);
+  u32("block_count", c.n_layers);
+  u32("feed_forward_length", c.ffn_dim);
+  u32("attention.head_count", c.n_heads);
+  u32("attention.head_count_kv", c.n_kv_heads);
+  out.add_f32(arch + ".rope.freq_base", c.rope_theta);
+  out.add_f32(arch + ".attention.layer_norm_rms_epsilon", c.norm_eps);
+  u32("attention.key_length", c.head_dim);
+  u32("attention.value_length", c.head_dim);
+  u32("vocab_size", c.vocab_size);
+  u32("rope.dimension_count", c.head_dim);
+}
+
 }  // namespace pocket

@@ -10,7 +10,10 @@
 // (rope_interleaved); qwen2's converter does not permute, so qwen2 keeps HF's layout.
 #pragma once
 
+#include <string>
+
 #include "io/gguf.h"
+#include "io/gguf_writer.h"
 #include "io/model_config.h"
 
 namespace pocket {
@@ -19,5 +22,12 @@ namespace pocket {
 // architecture pocket cannot run, or a feature it does not implement (RoPE scaling, partial
 // rotary, experts, sliding windows).
 ModelConfig gguf_model_config(const GgufFile& file);
+
+// The GGUF architecture name of a config ("llama" or "qwen2"); throws pocket::Error naming
+// `where` for a family GGUF export does not cover yet.
+std::string gguf_architecture(const ModelConfig& config, const std::string& where);
+// The keys gguf_model_config reads, for `config` (what `pocket quantize` writes, as llama.cpp's
+// converter names them): general.architecture and the <arch>.* hyper-parameters.
+void add_config_keys(const ModelConfig& config, const std::string& where, GgufMetadata& out);
 
 }  // namespace pocket

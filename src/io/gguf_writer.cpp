@@ -74,6 +74,47 @@ void GgufMetadata::add_i32_array(const std::string& k, const std::vector<std::in
   for (const std::int32_t v : values) put(bytes_, v);
 }
 
+namespace {
+
+// The bytes of element i of a numeric array (or of a scalar) of fixed size `bytes`.
+template <class Get>
+void put_fixed(std::string& out, std::size_t bytes, Get get) {
+  switch (bytes) {
+    case 1: put(out, get(std::uint8_t{})); break;
+    case 2: put(out, get(std::uint16_t{})); break;
+    case 4: put(out, get(std::uint32_t{})); break;
+    case 8: put(out, get(std::uint64_t{})); break;
+  }
+}
+
+}  // namespace
+
+void GgufMetadata::value(const GgufValue& v) {
+  if (v.type() == GgufType::kString) {
+    put_string(bytes_, std::string(v.string()));
+  } else if (v.type() == GgufType::kArray) {
+    const GgufType e = v.element_type();
+    put<std::uint32_t>(bytes_, static_cast<std::uint32_t>(e));
+    put<std::uint64_t>(bytes_, v.size());
+    for (std::uint64_t i = 0; i < v.size(); ++i) {
+      if (e == GgufType::kString) {
+        put_string(bytes_, std::string(v.string_element(i)));
+      } else if (e == GgufType::kArray) {
+        value(v.array_element(i));  // the nested array's element type, count and elements
+      } else {
+        put_fixed(bytes_, GgufValue::fixed_size(e), [&](auto t) { return v.element<decltype(t)>(i); });
+      }
+    }
+  } else {
+    put_fixed(bytes_, GgufValue::fixed_size(v.type()), [&](auto t) { return v.scalar<decltype(t)>(); });
+  }
+}
+
+void GgufMetadata::add_copy(const std::string& k, const GgufValue& v) {
+  key(k, v.type());
+  value(v);
+}
+
 std::size_t gguf_tensor_bytes(const GgufTensorSpec& spec) {
   std::size_t rows = 1;
   for (std::size_t i = 1; i < spec.dims.size(); ++i) rows *= static_cast<std::size_t>(spec.dims[i]);

@@ -26,6 +26,8 @@ class GgufMetadata {
   void add_string_array(const std::string& key, const std::vector<std::string>& values);
   void add_f32_array(const std::string& key, const std::vector<float>& values);
   void add_i32_array(const std::string& key, const std::vector<std::int32_t>& values);
+  // A value read from another file, of any type (arrays of arrays included), bit for bit.
+  void add_copy(const std::string& key, const GgufValue& value);
 
   std::size_t size() const { return keys_.size(); }
   const std::vector<std::string>& keys() const { return keys_; }
@@ -33,6 +35,7 @@ class GgufMetadata {
 
  private:
   void key(const std::string& key, GgufType type);
+  void value(const GgufValue& value);
   std::vector<std::string> keys_;
   std::string bytes_;
 };

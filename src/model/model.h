@@ -42,6 +42,7 @@ class Model {
   const Checkpoint& checkpoint() const;
   Checkpoint& checkpoint();
   bool is_gguf() const { return gguf_ != nullptr; }
+  const GgufFile* gguf() const { return gguf_.get(); }  // null for a directory model
   const RopeTable* rope() const { return rope_.get(); }  // Llama only
   const std::string& path() const { return path_; }      // the directory or the .gguf file
   bool writable() const { return writable_; }

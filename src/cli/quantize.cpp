@@ -1,0 +1,73 @@
+// pocket quantize IN OUT.gguf --type q8_0|q4_0|q4_k|f16|f32: a model (a Hugging Face directory or
+// a GGUF file) written as a GGUF file in a block format (model/gguf_export.h), with progress on
+// stderr.
+#include <unistd.h>
+
+#include <cstdio>
+#include <string>
+
+#include "cli/args.h"
+#include "cli/commands.h"
+#include "io/error.h"
+#include "model/gguf_export.h"
+#include "model/model.h"
+
+namespace pocket {
+namespace {
+
+WeightFormat parse_format(const std::string& flag, const std::string& text) {
+  if (text == "q8_0") return WeightFormat::kQ8_0;
+  if (text == "q4_0") return WeightFormat::kQ4_0;
+  if (text == "q4_k") return WeightFormat::kQ4_K;
+  if (text == "f16") return WeightFormat::kF16;
+  if (text == "f32") return WeightFormat::kF32;
+  throw Error(flag, "'" + text + "' is not one of q8_0, q4_0, q4_k, f16, f32");
+}
+
+}  // namespace
+
+int cmd_quantize(int argc, char** argv) {
+  std::string in, out, type = "q8_0", keep;
+  std::int64_t threads = 0;
+  Args args("pocket quantize IN OUT.gguf [--type q8_0|q4_0|q4_k|f16|f32] [--keep FORMAT]",
+            "Writes the model IN (a Hugging Face directory, or a GGUF file) as the GGUF file OUT,\n"
+            "one llama.cpp loads too (its key and tensor names, its q/k row order). Projections\n"
+            "take --type; token embeddings and an untied head take --keep (default: --type).\n"
+            "Norm weights and biases stay F32. A matrix whose rows are not whole blocks falls\n"
+            "back to Q8_0 (rows of 32) or F16, as llama.cpp does. Blocks are encoded as llama.cpp's\n"
+            "reference quantizers do. The file is written to a temporary name and renamed.\n"
+            "Families: llama, mistral, qwen2.");
+  args.positional("IN", &in, "a Hugging Face model directory or a .gguf file");
+  args.positional("OUT", &out, "the GGUF file to write");
+  args.option("--type", &type, "format of the projections");
+  args.option("--keep", &keep, "format of the embeddings and the head (q8_0, f16, ...)");
+  args.option("--threads", &threads, "threads (0: every hardware thread)");
+  if (!args.parse(argc, argv)) return 0;
+  apply_threads(threads);
+  GgufExportOptions options;
+  options.format = parse_format("--type", type);
+  options.embed_format = keep.empty() ? options.format : parse_format("--keep", keep);
+
+  const Model model(in);
+  const bool terminal = ::isatty(STDERR_FILENO) != 0;
+  int last_tenth = -1;
+  options.progress = [&](std::size_t done, std::size_t total, std::uint64_t bytes) {
+    const int tenth = static_cast<int>(done * 10 / total);
+    if (!terminal && tenth == last_tenth && done != total) return;
+    last_tenth = tenth;
+    std::fprintf(stderr, "%squantize: %zu/%zu tensors, %s%s", terminal ? "\r" : "", done, total,
+                 human_bytes(bytes).c_str(), terminal && done != total ? "" : "\n");
+  };
+  const GgufExportReport report = write_model_gguf(model, out, options);
+  std::fprintf(stderr, "quantize: wrote %s: %zu tensors, %s (from %s of weights)", out.c_str(),
+               report.tensors, human_bytes(report.bytes).c_str(),
+               human_bytes(model.weight_file_bytes()).c_str());
+  if (report.fallbacks > 0) {
+    std::fprintf(stderr, "; %zu matrices in a wider format (rows not whole blocks)",
+                 report.fallbacks);
+  }
+  std::fprintf(stderr, "\n");
+  return 0;
+}
+
+}  // namespace pocket
