@@ -111,8 +111,8 @@ void gemm_driver(ThreadPool& pool, const GemmKernel& kernel, std::int64_t M, con
         for (std::int64_t i0 = 0; i0 < mb; i0 += b.mr) {
           const int m = static_cast<int>(std::min<std::int64_t>(b.mr, mb - i0));
           const float* bias = first && streams[s].bias ? streams[s].bias + n0 : nullptr;
-          kernel.ukernel[m](kcp, xpack[s] + i0 * kcp, ws, streams[s].y + (m0 + i0) * ldy + n0, ldy,
-                            n, bias, first ? accumulate : true);
+          kernel.ukernel[m](kcp, xpack[s] + i0 * kcp, ws, streams[s].y + (m0 + i0) * ldy + n0,
+                            ldy, n, bias, first ? accumulate : true);
         }
       }
     };
