@@ -11,6 +11,7 @@
 #include "kernels/gemm_quant.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cassert>
 #include <cmath>
 #include <cstring>
@@ -44,6 +45,7 @@ struct QuantLayout {
   std::int64_t x_row_bytes;  // q, d and sum16 of one row
   std::int64_t panel_bytes;  // one packed W panel
   std::int64_t acc_offset;   // the acc tile, after the streams' X blocks and the panel
+  std::int64_t tag_offset;   // which call's X block the worker's scratch holds (XTag)
   std::int64_t total;
 };
 
@@ -59,7 +61,8 @@ QuantLayout quant_layout(const GemmQuantKernel& kernel, std::int64_t M, std::int
   l.panel_bytes = round_up(kernel.nr * K, 64) + 2 * round_up(l.n_blocks * kernel.nr * 4, 64) +
                   round_up(2 * l.n_blocks * kernel.nr * 4, 64);
   l.acc_offset = n_streams * l.rows * l.x_row_bytes + l.panel_bytes;
-  l.total = l.acc_offset + round_up(4 * kernel.mr * kernel.nr, 64);
+  l.tag_offset = l.acc_offset + round_up(4 * kernel.mr * kernel.nr, 64);
+  l.total = l.tag_offset + 64;
   return l;
 }
 
@@ -82,15 +85,10 @@ XBlock x_block(std::uint8_t* base, const QuantLayout& l) {
   return {q, d, s, l.rows, l.q_stride, l.n_blocks};
 }
 
-struct PanelBuffers {
-  std::uint8_t* q;
-  float* scale;
-  float* min;
-  std::int32_t* sub_scale;
-};
+using PanelBuffers = QuantPanelOut;
 PanelBuffers panel_buffers(std::uint8_t* base, const QuantLayout& l, int nr) {
   std::uint8_t* p = base;
-  PanelBuffers out;
+  PanelBuffers out{};
   out.q = p;
   p += round_up(nr * l.n_blocks * kQuantBlock, 64);
   out.scale = reinterpret_cast<float*>(p);
@@ -127,6 +125,13 @@ void pack_panel(const WeightView& w, std::int64_t n0, int n, int nr, std::int64_
   }
 }
 
+// The X block a worker's scratch holds: tasks of one call on the same worker quantize X once.
+struct XTag {
+  std::uint64_t call;
+  std::int64_t m0;
+};
+std::atomic<std::uint64_t> g_calls{0};
+
 bool has_feature(const CpuFeatures& cpu, const char* name) {
   return name[0] == '\0' ||
          std::find(cpu.features.begin(), cpu.features.end(), name) != cpu.features.end();
@@ -146,7 +151,7 @@ void quantize_activations(const float* x, std::int64_t K, std::int8_t* q, float*
     for (int h = 0; h < 2; ++h) {
       std::int32_t s = 0;
       for (int i = 16 * h; i < 16 * h + 16; ++i) {
-        const auto v = static_cast<std::int8_t>(std::lround(xb[i] * id));
+        const auto v = static_cast<std::int8_t>(std::round(xb[i] * id));
         q[b * kQuantBlock + i] = v;
         s += v;
       }
@@ -208,6 +213,7 @@ void gemm_quant(ThreadPool& pool, std::int64_t M, const WeightView& w, int n_str
       (n_panels + std::min(n_panels, want_tasks) - 1) / std::min(n_panels, want_tasks);
   const std::int64_t n_tasks = (n_panels + per_task - 1) / per_task;
 
+  const std::uint64_t call = ++g_calls;
   pool.run(n_tasks, [&](std::int64_t task, int worker) {
     auto* scratch = static_cast<std::uint8_t*>(pool.scratch(worker));
     XBlock xb[kMaxStreams];
@@ -217,12 +223,15 @@ void gemm_quant(ThreadPool& pool, std::int64_t M, const WeightView& w, int n_str
         panel_buffers(scratch + n_streams * layout.rows * layout.x_row_bytes, layout, nr);
     const QuantPanel qpanel{panel.q, panel.scale, panel.min, panel.sub_scale, layout.n_blocks};
     auto* acc = reinterpret_cast<float*>(scratch + layout.acc_offset);
+    auto* tag = reinterpret_cast<XTag*>(scratch + layout.tag_offset);
     const std::int64_t task_begin = task * per_task;
     const std::int64_t task_end = std::min(n_panels, task_begin + per_task);
 
     for (std::int64_t m0 = 0; m0 < M; m0 += layout.rows) {
       const std::int64_t rows = std::min(layout.rows, M - m0);
-      for (int s = 0; s < n_streams; ++s) {
+      const bool have_x = tag->call == call && tag->m0 == m0;
+      *tag = {call, m0};
+      for (int s = 0; s < n_streams && !have_x; ++s) {
         for (std::int64_t r = 0; r < rows; ++r) {
           const XBlock& x = xb[s];
           quantize_activations(streams[s].x + (m0 + r) * ldx, K, x.q + r * x.q_stride,
@@ -232,7 +241,9 @@ void gemm_quant(ThreadPool& pool, std::int64_t M, const WeightView& w, int n_str
       for (std::int64_t p = task_begin; p < task_end; ++p) {
         const std::int64_t n0 = p * nr;
         const int n = static_cast<int>(std::min<std::int64_t>(nr, N - n0));
-        pack_panel(w, n0, n, nr, layout.n_blocks, panel);
+        if (kernel.pack == nullptr || !kernel.pack(w, n0, n, panel)) {
+          pack_panel(w, n0, n, nr, layout.n_blocks, panel);
+        }
         for (int s = 0; s < n_streams; ++s) {
           for (std::int64_t i0 = 0; i0 < rows; i0 += kernel.mr) {
             const int m = static_cast<int>(std::min<std::int64_t>(kernel.mr, rows - i0));

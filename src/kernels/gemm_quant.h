@@ -69,19 +69,34 @@ struct QuantPanel {
   std::int64_t n_blocks;
 };
 
+// Where a packer writes a panel (the layout of QuantPanel).
+struct QuantPanelOut {
+  std::uint8_t* q;
+  float* scale;
+  float* min;
+  std::int32_t* sub_scale;
+};
+
+// Packs W rows [n0, n0 + n), n ≤ nr, into a panel (rows n..nr zero) and returns true, or returns
+// false for a format it leaves to the portable packer.
+using GemmQuantPack = bool (*)(const WeightView& w, std::int64_t n0, int n,
+                               const QuantPanelOut& out);
+
 // acc[i·nr + j] = the fp32 sum above (before bias and accumulation) of X row i < m against panel
 // row j < nr, for m ≤ mr.
 using GemmQuantUkernel = void (*)(WeightFormat format, const QuantPanel& w, const QuantRows& x,
                                   int m, float* acc);
 
 // One micro-kernel variant: its kernel set (a name of kKernelSets), a CPU feature it needs on top
-// of that set ("avx512vnni", "asimddp"; "" for none), and its tile. The tile changes no bit.
+// of that set ("avx512vnni", "asimddp"; "" for none), its tile, and optionally its own packer
+// (null: the portable one). The tile changes no bit.
 struct GemmQuantKernel {
   const char* name;
   const char* isa;
   const char* needs;
   int mr, nr;
   GemmQuantUkernel ukernel;
+  GemmQuantPack pack = nullptr;
 };
 
 inline constexpr int kGemmQuantMaxMr = 8;

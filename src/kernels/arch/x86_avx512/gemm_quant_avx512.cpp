@@ -37,8 +37,8 @@ struct DotBw {
   }
 };
 
-constexpr GemmQuantKernel kBw{"avx512bw", "avx512", "",
-                              kQuantMr,   kQuantNr, &ukernel_quant_any<DotBw>};
+constexpr GemmQuantKernel kBw{
+    "avx512bw", "avx512", "", kQuantMr, kQuantNr, &ukernel_quant_any<DotBw>, &pack_quant_panel};
 
 }  // namespace
 

@@ -110,6 +110,105 @@ void ukernel_quant(const QuantPanel& w, const QuantRows& x, float* acc_out) {
   }
 }
 
+// 16 rows of 8 dwords (one 32-value block each) → out[t]: lane j = row j's dword t.
+// z[j] holds rows j and j + 8; two unpack levels transpose each 128-bit lane's 4×4 dwords, and
+// the lane shuffles put rows 0-3, 4-7, 8-11, 12-15 of one dword side by side.
+inline void transpose_16x8(const __m256i* rows, __m512i* out) {
+  __m512i z[8], a[8], c[8];
+  for (int j = 0; j < 8; ++j) {
+    z[j] = _mm512_inserti64x4(_mm512_castsi256_si512(rows[j]), rows[j + 8], 1);
+  }
+  for (int p = 0; p < 4; ++p) {
+    a[2 * p] = _mm512_unpacklo_epi32(z[2 * p], z[2 * p + 1]);
+    a[2 * p + 1] = _mm512_unpackhi_epi32(z[2 * p], z[2 * p + 1]);
+  }
+  for (int g = 0; g < 2; ++g) {  // rows 0-3 (a0..a3) and 4-7 (a4..a7) of each half
+    c[4 * g + 0] = _mm512_unpacklo_epi64(a[4 * g + 0], a[4 * g + 2]);
+    c[4 * g + 1] = _mm512_unpackhi_epi64(a[4 * g + 0], a[4 * g + 2]);
+    c[4 * g + 2] = _mm512_unpacklo_epi64(a[4 * g + 1], a[4 * g + 3]);
+    c[4 * g + 3] = _mm512_unpackhi_epi64(a[4 * g + 1], a[4 * g + 3]);
+  }
+  for (int e = 0; e < 4; ++e) {
+    const __m512i lo = _mm512_shuffle_i32x4(c[e], c[4 + e], _MM_SHUFFLE(2, 0, 2, 0));
+    const __m512i hi = _mm512_shuffle_i32x4(c[e], c[4 + e], _MM_SHUFFLE(3, 1, 3, 1));
+    out[e] = _mm512_shuffle_i32x4(lo, lo, _MM_SHUFFLE(3, 1, 2, 0));
+    out[4 + e] = _mm512_shuffle_i32x4(hi, hi, _MM_SHUFFLE(3, 1, 2, 0));
+  }
+}
+
+inline float f16_bits_to_f32(const std::uint8_t* p) {
+  std::uint16_t h;
+  std::memcpy(&h, p, 2);
+  return _cvtsh_ss(h);
+}
+
+// The panel packer for Q8_0, Q4_0 and Q4_K (Q6_K: the portable one): each block of 16 rows
+// decoded to bytes in registers (Q4: nibbles split) and transposed, the scales beside. The W
+// rows are read a block at a time, 32 rows side by side, with a prefetch ahead in each.
+inline bool pack_quant_panel(const WeightView& w, std::int64_t n0, int n,
+                             const QuantPanelOut& out) {
+  const WeightFormat f = w.format;
+  if (f != WeightFormat::kQ8_0 && f != WeightFormat::kQ4_0 && f != WeightFormat::kQ4_K) {
+    return false;
+  }
+  const std::int64_t n_blocks = w.cols / 32;
+  const std::int64_t row_bytes = weight_bytes(f, w.stride);
+  const auto* base = static_cast<const std::uint8_t*>(w.data) + n0 * row_bytes;
+  const __m128i low4 = _mm_set1_epi8(0x0F);
+  for (std::int64_t b = 0; b < n_blocks; ++b) {
+    for (int v = 0; v < kQuantNr / 16; ++v) {
+      __m256i rows[16];
+      for (int r = 0; r < 16; ++r) {
+        const int j = 16 * v + r;
+        float scale = 0.0f, min = 0.0f;
+        if (j >= n) {
+          rows[r] = _mm256_setzero_si256();
+        } else if (f == WeightFormat::kQ8_0) {
+          const std::uint8_t* blk = base + j * row_bytes + b * 34;
+          _mm_prefetch(reinterpret_cast<const char*>(blk + 512), _MM_HINT_T0);
+          rows[r] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 2));
+          scale = f16_bits_to_f32(blk);
+        } else if (f == WeightFormat::kQ4_0) {
+          const std::uint8_t* blk = base + j * row_bytes + b * 18;
+          _mm_prefetch(reinterpret_cast<const char*>(blk + 512), _MM_HINT_T0);
+          const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 2));
+          rows[r] =
+              _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(q, 4), low4), _mm_and_si128(q, low4));
+          scale = f16_bits_to_f32(blk);
+        } else {
+          const std::uint8_t* blk = base + j * row_bytes + (b / 8) * 144;
+          const int sub = static_cast<int>(b % 8);
+          if (sub == 0) _mm_prefetch(reinterpret_cast<const char*>(blk + 576), _MM_HINT_T0);
+          const __m256i q =
+              _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 16 + 32 * (sub / 2)));
+          rows[r] =
+              _mm256_and_si256(sub % 2 == 0 ? q : _mm256_srli_epi16(q, 4), _mm256_set1_epi8(0x0F));
+          // ggml's 6-bit scale and min of sub-block `sub` (get_scale_min_k4).
+          const std::uint8_t* s = blk + 4;
+          int sc, m;
+          if (sub < 4) {
+            sc = s[sub] & 63;
+            m = s[sub + 4] & 63;
+          } else {
+            sc = (s[sub + 4] & 0xF) | ((s[sub - 4] >> 6) << 4);
+            m = (s[sub + 4] >> 4) | ((s[sub] >> 6) << 4);
+          }
+          scale = f16_bits_to_f32(blk) * static_cast<float>(sc);
+          min = f16_bits_to_f32(blk + 2) * static_cast<float>(m);
+        }
+        out.scale[b * kQuantNr + j] = scale;
+        out.min[b * kQuantNr + j] = min;
+      }
+      __m512i t[8];
+      transpose_16x8(rows, t);
+      for (int s = 0; s < 8; ++s) {
+        _mm512_storeu_si512(out.q + (b * 8 + s) * kQuantNr * 4 + 64 * v, t[s]);
+      }
+    }
+  }
+  return true;
+}
+
 template <class Dot, WeightFormat F>
 void ukernel_quant_rows(const QuantPanel& w, const QuantRows& x, int m, float* acc) {
   switch (m) {

@@ -25,8 +25,9 @@ struct DotVnni {
   }
 };
 
-constexpr GemmQuantKernel kVnni{"avx512vnni", "avx512", "avx512vnni",
-                                kQuantMr,     kQuantNr, &ukernel_quant_any<DotVnni>};
+constexpr GemmQuantKernel kVnni{"avx512vnni",     "avx512", "avx512vnni",
+                                kQuantMr,         kQuantNr, &ukernel_quant_any<DotVnni>,
+                                &pack_quant_panel};
 
 }  // namespace
 
