@@ -85,6 +85,12 @@ ifneq ($(PORTABLE),)
   endif
 endif
 
+# The AVX-512 VNNI integer GEMM kernel is built with -mavx512vnni for any x86 target (it compiles
+# to nothing without AVX-512BW) and used only where cpuid reports VNNI (gemm_quant_vnni.cpp).
+ifneq ($(filter x86_64%,$(shell $(CXX) -dumpmachine)),)
+  $(BUILD)/obj/src/kernels/arch/x86_avx512/gemm_quant_vnni.o: CXXFLAGS += -mavx512vnni
+endif
+
 # A cross compiler does not search the host's /usr/include; give it the header-only libraries
 # (xsimd, doctest, nlohmann-json) through a folder of links, and nothing else of the host.
 ifneq ($(CROSS),)

@@ -24,6 +24,7 @@
 #include <cassert>
 
 #include "kernels/gemm_pack.h"
+#include "kernels/gemm_quant.h"
 #include "kernels/gemm_small_m.h"
 #include "kernels/thread_pool.h"
 #include "kernels/zrng.h"
@@ -149,7 +150,9 @@ float ref_weight(const WeightView& w, std::int64_t i) {
 
 std::size_t gemm_scratch_bytes(const GemmKernel& kernel, std::int64_t M, std::int64_t K,
                                int streams) {
-  return sizeof(float) * scratch_floats(scratch_layout(kernel.blocking, M, K, streams), streams);
+  return std::max(
+      sizeof(float) * scratch_floats(scratch_layout(kernel.blocking, M, K, streams), streams),
+      gemm_quant_scratch_bytes(gemm_quant_kernel_native(), M, K, streams));
 }
 
 void gemm(std::int64_t M, const WeightView& w, int n_streams, const GemmStream* streams,
@@ -157,9 +160,18 @@ void gemm(std::int64_t M, const WeightView& w, int n_streams, const GemmStream* 
           const WeightPerturbation* z) {
   assert(n_streams >= 1 && n_streams <= kMaxStreams);
   assert(z == nullptr || z->streams == 0 || z->streams == n_streams);
+  ThreadPool& pool = options.pool ? *options.pool : default_pool();
+  // Block formats read unperturbed go through the integer GEMM (gemm_quant.h); perturbed ones
+  // through the packer, which dequantizes.
+  const bool perturbed =
+      z != nullptr && std::any_of(z->scale, z->scale + z->streams, [](float c) { return c != 0; });
+  if (is_quantized(w.format) && !perturbed) {
+    gemm_quant(pool, M, w, n_streams, streams, ldx, ldy, options.accumulate);
+    return;
+  }
   const GemmKernel& kernel = options.kernel ? *options.kernel : gemm_kernel_native();
-  gemm_driver(options.pool ? *options.pool : default_pool(), kernel, M, w, ldx, ldy, n_streams,
-              streams, options.accumulate, gemm_detail::make_wpack_z(n_streams, z));
+  gemm_driver(pool, kernel, M, w, ldx, ldy, n_streams, streams, options.accumulate,
+              gemm_detail::make_wpack_z(n_streams, z));
 }
 
 void gemm_ref(std::int64_t M, const WeightView& w, const GemmStream& stream, std::int64_t ldx,

@@ -41,7 +41,9 @@ struct GemmOptions {
 //   Y_s[M, N] = X_s[M, K] · W_sᵀ (+ bias_s) (+ Y_s if accumulating),   N = w.rows, K = w.cols
 // with W_s = W + z.scale[s]·z_{z.key[s]} as in weight_view.h (z null or z->streams = 0: W_s = W;
 // otherwise z->streams = n_streams). ldw = w.stride. Streams with equal keys share one
-// generation of z; a scale of 0 reads W itself. w.format is F16 or F32.
+// generation of z; a scale of 0 reads W itself. w.format is F16, F32, or a block format: read
+// unperturbed (every scale 0), a block format takes the integer GEMM (gemm_quant.h) for every
+// stream, else the packer dequantizes it.
 void gemm(std::int64_t M, const WeightView& w, int n_streams, const GemmStream* streams,
           std::int64_t ldx, std::int64_t ldy, const GemmOptions& options = {},
           const WeightPerturbation* z = nullptr);

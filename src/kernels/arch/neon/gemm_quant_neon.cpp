@@ -1,0 +1,7 @@
+// Integer GEMM micro-kernels for neon (gemm_quant.h): none yet; the driver falls back to the next
+// variant of gemm_quant_kernels().
+#include "kernels/gemm_quant.h"
+
+namespace pocket::neon {
+std::span<const GemmQuantKernel> gemm_quant_variants() { return {}; }
+}  // namespace pocket::neon
