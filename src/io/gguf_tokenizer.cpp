@@ -207,16 +207,23 @@ std::string gguf_sentencepiece_proto(const GgufFile& file) {
   const std::vector<std::string> tokens = read_tokens(file);
   const std::vector<float> scores = read_scores(file, tokens.size());
   std::vector<std::int32_t> types = read_types(file, tokens.size());
-  // The library needs exactly one unknown piece; some files (Phi-3's) type <unk> as control and
-  // name it by id only.
-  if (std::find(types.begin(), types.end(), kUnknown) == types.end()) {
-    const std::int32_t unk = read_id(file, kUnknownKey, tokens.size());
-    if (unk < 0) {
+  // The library needs exactly one unknown piece: the one tokenizer.ggml.unknown_token_id names,
+  // else the first of type 2. Phi-3's file types its <unk> as control, and its vocabulary's
+  // padding ([PAD32011] ...) as unknown: those others become control pieces, which neither
+  // llama.cpp nor the library ever produces from text, and which decode to nothing.
+  std::int32_t unk = read_id(file, kUnknownKey, tokens.size());
+  if (unk < 0) {
+    const auto first = std::find(types.begin(), types.end(), kUnknown);
+    if (first == types.end()) {
       throw Error(at_key(file, kTypesKey),
                   "no unknown token (type 2), and no tokenizer.ggml.unknown_token_id");
     }
-    types[unk] = kUnknown;
+    unk = static_cast<std::int32_t>(first - types.begin());
   }
+  for (std::int32_t& type : types) {
+    if (type == kUnknown) type = kControl;
+  }
+  types[unk] = kUnknown;
   const bool has_bytes = std::find(types.begin(), types.end(), kByte) != types.end();
 
   ProtoWriter model;
@@ -250,8 +257,8 @@ std::unique_ptr<Tokenizer> load_gguf_tokenizer(const GgufFile& file) {
   const std::string_view model = file.get_string(kModelKey);
   if (model == "llama") return load_llama(file);
   if (model == "gpt2") return load_gpt2(file);
-  throw Error(at_key(file, kModelKey), "unknown tokenizer model '" + std::string(model) +
-                                           "' (expected 'llama' or 'gpt2')");
+  throw Error(at_key(file, kModelKey),
+              "unknown tokenizer model '" + std::string(model) + "' (expected 'llama' or 'gpt2')");
 }
 
 }  // namespace pocket
