@@ -166,8 +166,17 @@ const std::array<char32_t, 256>& BpeTokenizer::byte_to_code_point() {
 void BpeTokenizer::set_vocab(std::unordered_map<std::string, std::int32_t> vocab,
                              const std::string& where) {
   vocab_ = std::move(vocab);
+  missing_bytes_ = false;
   for (int b = 0; b < 256; ++b) {
     const auto it = vocab_.find(byte_token(b));
+    // No UTF-8 text has the bytes C0, C1 (overlong starts) and F5..FF (past U+10FFFF); some
+    // vocabularies (GPT-NeoX's) leave their tokens out.
+    const bool never_in_utf8 = b == 0xC0 || b == 0xC1 || b >= 0xF5;
+    if (it == vocab_.end() && never_in_utf8) {
+      byte_id_[b] = -1;
+      missing_bytes_ = true;
+      continue;
+    }
     if (it == vocab_.end()) {
       char hex[8];
       std::snprintf(hex, sizeof hex, "0x%02X", b);
@@ -201,6 +210,16 @@ void BpeTokenizer::add_merge(const std::string& where, const std::string& left,
   merges_.emplace(key, Merge{static_cast<std::int32_t>(merges_.size()), result});
 }
 
+void BpeTokenizer::add_merge_line(const std::string& where, std::string_view line) {
+  const auto n_parts = std::count(line.begin(), line.end(), ' ') + 1;
+  if (n_parts != 2) {
+    throw Error(where, "expected two tokens separated by one space, got " +
+                           std::to_string(n_parts) + " parts: " + in_quotes(line));
+  }
+  const std::size_t space = line.find(' ');
+  add_merge(where, std::string(line.substr(0, space)), std::string(line.substr(space + 1)));
+}
+
 std::unique_ptr<BpeTokenizer> BpeTokenizer::parse_vocab_merges(const std::string& vocab_path,
                                                                const std::string& merges_path) {
   std::unique_ptr<BpeTokenizer> tok(new BpeTokenizer());
@@ -215,14 +234,7 @@ std::unique_ptr<BpeTokenizer> BpeTokenizer::parse_vocab_merges(const std::string
     line_start = line_end + 1;
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
     if (line.empty() || (line_no == 1 && line.starts_with("#version"))) continue;
-    const std::string where = merges_path + ":" + std::to_string(line_no);
-    const std::size_t space = line.find(' ');
-    const auto n_parts = std::count(line.begin(), line.end(), ' ') + 1;
-    if (n_parts != 2) {
-      throw Error(where, "expected two tokens separated by one space, got " +
-                             std::to_string(n_parts) + " parts: " + in_quotes(line));
-    }
-    tok->add_merge(where, std::string(line.substr(0, space)), std::string(line.substr(space + 1)));
+    tok->add_merge_line(merges_path + ":" + std::to_string(line_no), line);
   }
   return tok;
 }
@@ -253,14 +265,7 @@ std::unique_ptr<BpeTokenizer> BpeTokenizer::parse_tokenizer_json(const std::stri
     const std::string where = path + ": model.merges[" + std::to_string(i) + "]";
     const json& m = merges[i];
     if (m.is_string()) {
-      const std::string s = m.get<std::string>();
-      const auto n_parts = std::count(s.begin(), s.end(), ' ') + 1;
-      if (n_parts != 2) {
-        throw Error(where, "expected two tokens separated by one space, got " +
-                               std::to_string(n_parts) + " parts: " + in_quotes(s));
-      }
-      const std::size_t space = s.find(' ');
-      tok->add_merge(where, s.substr(0, space), s.substr(space + 1));
+      tok->add_merge_line(where, m.get<std::string>());
     } else if (m.is_array() && m.size() == 2 && m[0].is_string() && m[1].is_string()) {
       tok->add_merge(where, m[0].get<std::string>(), m[1].get<std::string>());
     } else {
@@ -400,12 +405,52 @@ void BpeTokenizer::configure(const std::string& model_type, const std::string& d
   bos_ = bos.empty() ? -1 : added_id(bos);
   eos_ = eos.empty() ? -1 : added_id(eos);
   pad_ = pad.empty() ? -1 : added_id(pad);
+  add_bos_ = family_ != Family::kPlain;
+  add_eos_ = family_ == Family::kRoberta;
+  finish_added();
+}
+
+void BpeTokenizer::finish_added() {
   // Longest first: at one position the longest added token wins (Hugging Face matches them
   // leftmost-longest).
   std::stable_sort(added_.begin(), added_.end(), [](const AddedToken& a, const AddedToken& b) {
     return a.content.size() > b.content.size();
   });
   vocab_ = {};
+}
+
+std::unique_ptr<BpeTokenizer> BpeTokenizer::from_vocab(const Vocab& vocab,
+                                                       const std::string& tokens_where,
+                                                       const std::string& merges_where) {
+  std::unique_ptr<BpeTokenizer> tok(new BpeTokenizer());
+  // A token listed twice keeps its first id for the merges; both ids decode to it.
+  std::unordered_map<std::string, std::int32_t> ids;
+  ids.reserve(vocab.tokens.size());
+  for (std::size_t id = 0; id < vocab.tokens.size(); ++id) {
+    ids.emplace(vocab.tokens[id], static_cast<std::int32_t>(id));
+  }
+  tok->set_vocab(std::move(ids), tokens_where);
+  tok->bytes_.resize(vocab.tokens.size());
+  tok->skip_in_decode_.resize(vocab.tokens.size(), false);
+  for (std::size_t id = 0; id < vocab.tokens.size(); ++id) {
+    tok->bytes_[id] = token_bytes(vocab.tokens[id]);
+  }
+  for (std::size_t i = 0; i < vocab.merges.size(); ++i) {
+    tok->add_merge_line(merges_where + "[" + std::to_string(i) + "]", vocab.merges[i]);
+  }
+  for (const AddedToken& token : vocab.added) {
+    if (token.id >= 0 && static_cast<std::size_t>(token.id) < tok->bytes_.size()) {
+      tok->bytes_[token.id] = token.content;  // added tokens are not in byte-level spelling
+    }
+    tok->add_token(token);
+  }
+  tok->bos_ = vocab.bos;
+  tok->eos_ = vocab.eos;
+  tok->pad_ = vocab.pad;
+  tok->add_bos_ = vocab.add_bos;
+  tok->add_eos_ = vocab.add_eos;
+  tok->finish_added();
+  return tok;
 }
 
 std::unique_ptr<BpeTokenizer> BpeTokenizer::from_vocab_merges(const std::string& vocab_path,
@@ -542,6 +587,16 @@ void BpeTokenizer::merge_piece(std::string_view piece, std::vector<std::int32_t>
 }
 
 void BpeTokenizer::encode_piece(std::string_view piece, std::vector<std::int32_t>& ids) const {
+  if (missing_bytes_) {
+    for (const char c : piece) {
+      if (byte_id_[static_cast<unsigned char>(c)] < 0) {
+        char hex[8];
+        std::snprintf(hex, sizeof hex, "0x%02X", static_cast<unsigned char>(c));
+        throw Error("", std::string("the text is not UTF-8: byte ") + hex +
+                            " has no token in this vocabulary");
+      }
+    }
+  }
   if (piece.size() == 1) {
     ids.push_back(byte_id_[static_cast<unsigned char>(piece[0])]);
     return;
@@ -607,10 +662,10 @@ std::vector<std::int32_t> BpeTokenizer::encode(const std::string& text) const {
 
 std::vector<std::int32_t> BpeTokenizer::encode_for_model(const std::string& text) const {
   std::vector<std::int32_t> ids;
-  if (family_ != Family::kPlain && bos_ >= 0) ids.push_back(bos_);
+  if (add_bos_ && bos_ >= 0) ids.push_back(bos_);
   const auto body = encode(text);
   ids.insert(ids.end(), body.begin(), body.end());
-  if (family_ == Family::kRoberta && eos_ >= 0) ids.push_back(eos_);
+  if (add_eos_ && eos_ >= 0) ids.push_back(eos_);
   return ids;
 }
 

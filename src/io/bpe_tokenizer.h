@@ -42,6 +42,29 @@ class BpeTokenizer final : public Tokenizer {
   static std::unique_ptr<BpeTokenizer> from_tokenizer_json(const std::string& path,
                                                            const std::string& model_type);
 
+  // A token matched in the text before pre-tokenization (Hugging Face's "added tokens").
+  struct AddedToken {
+    std::string content;
+    std::int32_t id = -1;
+    bool lstrip = false;  // swallows the whitespace before it
+    bool rstrip = false;  // swallows the whitespace after it
+    bool special = true;  // skipped by decode
+  };
+  // A vocabulary held in memory, as a GGUF file's tokenizer.ggml.* keys give it.
+  struct Vocab {
+    std::vector<std::string> tokens;  // id -> token, in GPT-2's byte-level spelling
+    std::vector<std::string> merges;  // "left right", rank = index
+    // Tokens cut out of the text first, by id; their text is taken as it is (not byte-level).
+    std::vector<AddedToken> added;
+    std::int32_t bos = -1, eos = -1, pad = -1;
+    bool add_bos = false, add_eos = false;  // what encode_for_model puts around the text
+  };
+  // Throws pocket::Error starting with `tokens_where` for a byte missing from the vocabulary, or
+  // with `merges_where` + "[i]" for a merge that is not two tokens of it.
+  static std::unique_ptr<BpeTokenizer> from_vocab(const Vocab& vocab,
+                                                  const std::string& tokens_where,
+                                                  const std::string& merges_where);
+
   std::vector<std::int32_t> encode(const std::string& text) const override;
   std::vector<std::int32_t> encode_for_model(const std::string& text) const override;
   // Ids the tokenizer does not have (a model's padded vocabulary) decode to nothing.
@@ -61,15 +84,6 @@ class BpeTokenizer final : public Tokenizer {
   // GPT-2's table of the 256 bytes as printable code points (bytes_to_unicode).
   static const std::array<char32_t, 256>& byte_to_code_point();
 
-  // A token matched in the text before pre-tokenization (Hugging Face's "added tokens").
-  struct AddedToken {
-    std::string content;
-    std::int32_t id = -1;
-    bool lstrip = false;  // swallows the whitespace before it
-    bool rstrip = false;  // swallows the whitespace after it
-    bool special = true;  // skipped by decode
-  };
-
  private:
   enum class Family { kPlain, kOpt, kRoberta };
   struct Merge {
@@ -82,13 +96,18 @@ class BpeTokenizer final : public Tokenizer {
   static std::unique_ptr<BpeTokenizer> parse_vocab_merges(const std::string& vocab_path,
                                                           const std::string& merges_path);
   static std::unique_ptr<BpeTokenizer> parse_tokenizer_json(const std::string& path);
-  // Also checks that all 256 byte tokens are there.
+  // Also checks that the byte tokens are there: all 256, except that those of the bytes no UTF-8
+  // text has (0xC0, 0xC1, 0xF5-0xFF) may be missing; encoding such a byte then throws.
   void set_vocab(std::unordered_map<std::string, std::int32_t> vocab, const std::string& where);
   void add_merge(const std::string& where, const std::string& left, const std::string& right);
+  // A merge written "left right".
+  void add_merge_line(const std::string& where, std::string_view line);
   // ... then this adds the usual specials found in the vocabulary, reads the side files of `dir`
   // (none when empty) and sets bos/eos/pad.
   void configure(const std::string& model_type, const std::string& dir);
   void add_token(const AddedToken& token);
+  // Sorts the added tokens for matching and frees the loading state.
+  void finish_added();
   std::int32_t added_id(const std::string& content) const;
   // Appends the ids of one pre-tokenized piece.
   void encode_piece(std::string_view piece, std::vector<std::int32_t>& ids) const;
@@ -104,6 +123,8 @@ class BpeTokenizer final : public Tokenizer {
   std::unordered_map<std::uint64_t, Merge> merges_;  // (left << 32 | right) -> rank, result
   std::vector<AddedToken> added_;
   Family family_ = Family::kPlain;
+  bool add_bos_ = false, add_eos_ = false;  // encode_for_model's BOS first, EOS last
+  bool missing_bytes_ = false;              // some byte of byte_id_ has no token (-1)
   std::int32_t bos_ = -1, eos_ = -1, pad_ = -1;
 
   // Pieces seen before -> their ids (text repeats its words). Guarded: encode is const and may

@@ -21,10 +21,23 @@ bool SentencePieceTokenizer::available() { return true; }
 
 SentencePieceTokenizer::SentencePieceTokenizer(const std::string& model_path)
     : processor_(std::make_unique<Processor>()), path_(model_path) {
-  const auto& sp = processor_->sp;
   if (const auto status = processor_->sp.Load(model_path); !status.ok()) {
     throw Error(model_path, "cannot load the SentencePiece model: " + status.ToString());
   }
+  read_pieces(Options{});
+}
+
+SentencePieceTokenizer::SentencePieceTokenizer(FromProto, const std::string& proto,
+                                               const std::string& where, const Options& options)
+    : processor_(std::make_unique<Processor>()), path_(where) {
+  if (const auto status = processor_->sp.LoadFromSerializedProto(proto); !status.ok()) {
+    throw Error(where, "the SentencePiece library refuses the vocabulary: " + status.ToString());
+  }
+  read_pieces(options);
+}
+
+void SentencePieceTokenizer::read_pieces(const Options& options) {
+  const auto& sp = processor_->sp;
   const int n = sp.GetPieceSize();
   surface_.resize(n);
   kind_.resize(n);
@@ -59,9 +72,11 @@ SentencePieceTokenizer::SentencePieceTokenizer(const std::string& model_path)
     strips_first_space_ =
         sp.DecodeIds({first_space_piece}) == surface_[first_space_piece].substr(1);
   }
-  bos_ = sp.bos_id();
-  eos_ = sp.eos_id();
-  pad_ = sp.pad_id();
+  bos_ = options.bos >= 0 ? options.bos : sp.bos_id();
+  eos_ = options.eos >= 0 ? options.eos : sp.eos_id();
+  pad_ = options.pad >= 0 ? options.pad : sp.pad_id();
+  add_bos_ = options.add_bos;
+  add_eos_ = options.add_eos;
 }
 
 std::vector<std::int32_t> SentencePieceTokenizer::encode(const std::string& text) const {
@@ -104,6 +119,14 @@ SentencePieceTokenizer::SentencePieceTokenizer(const std::string& model_path) : 
               "use Llama tokenizers");
 }
 
+SentencePieceTokenizer::SentencePieceTokenizer(FromProto, const std::string&,
+                                               const std::string& where, const Options&)
+    : path_(where) {
+  throw Error(where,
+              "built without sentencepiece: install it (libsentencepiece-dev) and rebuild to "
+              "use Llama tokenizers");
+}
+
 // Unreachable: the constructor throws.
 std::vector<std::int32_t> SentencePieceTokenizer::encode(const std::string&) const { return {}; }
 std::string SentencePieceTokenizer::decode(const std::vector<std::int32_t>&) const { return {}; }
@@ -113,11 +136,18 @@ std::int32_t SentencePieceTokenizer::special_id(const std::string&) const { retu
 
 SentencePieceTokenizer::~SentencePieceTokenizer() = default;
 
+std::unique_ptr<SentencePieceTokenizer> SentencePieceTokenizer::from_serialized_proto(
+    const std::string& proto, const std::string& where, const Options& options) {
+  return std::unique_ptr<SentencePieceTokenizer>(
+      new SentencePieceTokenizer(FromProto{}, proto, where, options));
+}
+
 std::vector<std::int32_t> SentencePieceTokenizer::encode_for_model(const std::string& text) const {
   std::vector<std::int32_t> ids;
-  if (bos_ >= 0) ids.push_back(bos_);
+  if (add_bos_ && bos_ >= 0) ids.push_back(bos_);
   const auto body = encode(text);
   ids.insert(ids.end(), body.begin(), body.end());
+  if (add_eos_ && eos_ >= 0) ids.push_back(eos_);
   return ids;
 }
 

@@ -20,6 +20,16 @@ class SentencePieceTokenizer final : public Tokenizer {
   // Loads tokenizer.model. Throws pocket::Error naming the file when it cannot be read or is not
   // a SentencePiece model, or when pocket was built without sentencepiece.
   explicit SentencePieceTokenizer(const std::string& model_path);
+  // What a model file does not say but a GGUF file does: the special ids (-1: the library's own,
+  // from the pieces "<s>", "</s>", "<pad>") and what encode_for_model puts around the text.
+  struct Options {
+    std::int32_t bos = -1, eos = -1, pad = -1;
+    bool add_bos = true, add_eos = false;
+  };
+  // A serialized ModelProto held in memory (a GGUF file's tokenizer); `where` names it in errors.
+  static std::unique_ptr<SentencePieceTokenizer> from_serialized_proto(const std::string& proto,
+                                                                       const std::string& where,
+                                                                       const Options& options);
   ~SentencePieceTokenizer() override;
 
   // Whether this build has the sentencepiece library.
@@ -44,6 +54,12 @@ class SentencePieceTokenizer final : public Tokenizer {
  private:
   enum class Kind : std::uint8_t { kNormal, kByte, kControl, kUnknown };
 
+  struct FromProto {};
+  SentencePieceTokenizer(FromProto, const std::string& proto, const std::string& where,
+                         const Options& options);
+  // Fills surface_, kind_ and the special ids once the library has its model.
+  void read_pieces(const Options& options);
+
   // The bytes piece `id` adds at `index` of a sequence whose first non-control piece is at
   // `first_text` (the library drops the leading space of that one).
   std::string_view piece_bytes(std::int32_t id, std::size_t index, std::size_t first_text) const;
@@ -57,6 +73,7 @@ class SentencePieceTokenizer final : public Tokenizer {
   std::vector<Kind> kind_;
   bool strips_first_space_ = false;  // the model adds a dummy prefix space that decoding removes
   std::int32_t bos_ = -1, eos_ = -1, pad_ = -1;
+  bool add_bos_ = true, add_eos_ = false;
 };
 
 }  // namespace pocket

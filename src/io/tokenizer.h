@@ -2,7 +2,8 @@
 //   - byte-level BPE (GPT-2, OPT, RoBERTa): bpe_tokenizer.h, written here from vocab.json +
 //     merges.txt or tokenizer.json;
 //   - SentencePiece (Llama family): sentencepiece_tokenizer.h, through the sentencepiece library.
-// load_tokenizer() picks one from the files in a Hugging Face model directory.
+// load_tokenizer() picks one from the files in a Hugging Face model directory, or builds one from
+// a GGUF file's keys (gguf_tokenizer.h).
 #pragma once
 
 #include <cstdint>
@@ -41,8 +42,10 @@ class Tokenizer {
 
 // The tokenizer of a model directory: tokenizer.model -> SentencePiece; else tokenizer.json or
 // vocab.json + merges.txt -> byte-level BPE. `model_type` (config.json's, e.g. "opt", "roberta",
-// "llama") chooses the special-token convention of encode_for_model. Throws pocket::Error naming
-// the directory when no tokenizer files are there, or naming the file that is broken.
-std::unique_ptr<Tokenizer> load_tokenizer(const std::string& dir, const std::string& model_type);
+// "llama") chooses the special-token convention of encode_for_model. `path` may also be a GGUF
+// file: its tokenizer.ggml.* keys (gguf_tokenizer.h) say all, `model_type` is not used. Throws
+// pocket::Error naming the directory when no tokenizer files are there, or naming the file that
+// is broken.
+std::unique_ptr<Tokenizer> load_tokenizer(const std::string& path, const std::string& model_type);
 
 }  // namespace pocket

@@ -387,7 +387,7 @@ TEST_SUITE("tokenizer") {
     CHECK(error_of([&] { load_tokenizer(dir.path(), "opt"); }) ==
           dir.path() + ": vocab.json without merges.txt");
     CHECK(error_of([&] { load_tokenizer(dir.file("nowhere"), "opt"); }) ==
-          dir.file("nowhere") + ": not a directory");
+          dir.file("nowhere") + ": not a directory or a GGUF file");
     write_file(dir.file("tokenizer.model"), "not a model");
     const std::string msg = error_of([&] { load_tokenizer(dir.path(), "llama"); });
     CHECK(msg.find(dir.file("tokenizer.model")) == 0);
