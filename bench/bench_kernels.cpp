@@ -150,7 +150,8 @@ void run_kernels(bool smoke, const Timing& timing, std::vector<Row>& rows) {
     for (std::int64_t i = 0; i < n; ++i) ids[i] = static_cast<std::int32_t>((i * 7919) % vocab);
     std::vector<float> out(n * d);
     const double s = time([&] {
-      embedding_gather(table.data(), vocab, d, ids.data(), n, addend.data(), out.data());
+      embedding_gather({WeightFormat::kF16, table.data(), nullptr, vocab, d, d}, ids.data(), n,
+                       addend.data(), out.data());
     });
     rows.push_back({"embedding gather", dims({n, d}), static_cast<double>(n * d) * (2 + 4 + 4), s});
   }

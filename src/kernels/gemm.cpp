@@ -22,10 +22,12 @@
 
 #include <algorithm>
 #include <cassert>
+#include <vector>
 
 #include "kernels/gemm_pack.h"
 #include "kernels/gemm_quant.h"
 #include "kernels/gemm_small_m.h"
+#include "kernels/quant_blocks.h"
 #include "kernels/thread_pool.h"
 #include "kernels/zrng.h"
 
@@ -141,11 +143,6 @@ void gemm_driver(ThreadPool& pool, const GemmKernel& kernel, std::int64_t M, con
   });
 }
 
-float ref_weight(const WeightView& w, std::int64_t i) {
-  return w.format == WeightFormat::kF16 ? f16_to_f32_scalar(static_cast<const fp16*>(w.data)[i])
-                                        : static_cast<const float*>(w.data)[i];
-}
-
 }  // namespace
 
 std::size_t gemm_scratch_bytes(const GemmKernel& kernel, std::int64_t M, std::int64_t K,
@@ -178,11 +175,18 @@ void gemm_ref(std::int64_t M, const WeightView& w, const GemmStream& stream, std
               std::int64_t ldy, bool accumulate, std::uint64_t z_key, float scale,
               std::int64_t index_base) {
   const std::int64_t N = w.rows, K = w.cols, ldw = w.stride;
-  for (std::int64_t m = 0; m < M; ++m) {
-    for (std::int64_t n = 0; n < N; ++n) {
+  // Row n of W in fp32 (dequantize_row: exact for F16/F32, llama.cpp's values for the blocks).
+  std::vector<float> w_row(static_cast<std::size_t>(K));
+  const std::size_t element = w.format == WeightFormat::kF16 ? sizeof(fp16) : sizeof(float);
+  for (std::int64_t n = 0; n < N; ++n) {
+    const char* row =
+        static_cast<const char*>(w.data) +
+        (is_quantized(w.format) ? weight_bytes(w.format, n * ldw) : n * ldw * element);
+    dequantize_row(w.format, row, w_row.data(), K);
+    for (std::int64_t m = 0; m < M; ++m) {
       float acc = 0.0f;
       for (std::int64_t k = 0; k < K; ++k) {
-        float wv = ref_weight(w, n * ldw + k);
+        float wv = w_row[k];
         if (scale != 0.0f) {
           wv += scale * z_sign(z_key, static_cast<std::uint64_t>(index_base + n * ldw + k));
         }

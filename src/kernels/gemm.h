@@ -1,9 +1,9 @@
 // GEMM over a weight view:  Y[M,N] = X[M,K] · W[N,K]ᵀ (+ bias[N]) (+ Y if accumulating)
 //
 // W is a Hugging Face Linear weight (out_features × in_features, row-major), read in place
-// through a WeightView (fp16 from the memory-mapped checkpoint, or fp32). X and Y are fp32;
-// accumulation is fp32. Row strides (ldx, ldw, ldy, in elements) let callers address slices, e.g.
-// the q/k/v thirds of a fused output.
+// through a WeightView (fp16 from the memory-mapped checkpoint, fp32, or a GGUF block format). X
+// and Y are fp32; accumulation is fp32. Row strides (ldx, ldw, ldy, in elements) let callers
+// address slices, e.g. the q/k/v thirds of a fused output.
 //
 // Perturbed streams evaluate the GEMM with W + c·z without ever writing W: the packer that
 // converts W to fp32 panels adds c·z on the way (z: DESIGN.md, zrng.h). S streams read each W
@@ -43,14 +43,14 @@ struct GemmOptions {
 // otherwise z->streams = n_streams). ldw = w.stride. Streams with equal keys share one
 // generation of z; a scale of 0 reads W itself. w.format is F16, F32, or a block format: read
 // unperturbed (every scale 0), a block format takes the integer GEMM (gemm_quant.h) for every
-// stream, else the packer dequantizes it.
+// stream, else the packer dequantizes it (dequantize_row's values, then + c·z).
 void gemm(std::int64_t M, const WeightView& w, int n_streams, const GemmStream* streams,
           std::int64_t ldx, std::int64_t ldy, const GemmOptions& options = {},
           const WeightPerturbation* z = nullptr);
 
 // Scalar reference for one stream: the triple loop, each dot product summed in k order, with
-// W' = W + scale·z_key materialised per element (scale 0: W itself). The tests hold every fast
-// path against it.
+// W' = W + scale·z_key materialised per element (scale 0: W itself), W's rows decoded with
+// dequantize_row. The tests hold every fast path against it.
 void gemm_ref(std::int64_t M, const WeightView& w, const GemmStream& stream, std::int64_t ldx,
               std::int64_t ldy, bool accumulate, std::uint64_t z_key = 0, float scale = 0.0f,
               std::int64_t index_base = 0);

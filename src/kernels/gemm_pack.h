@@ -1,6 +1,6 @@
 // Packing for the GEMM driver (layouts in gemm_kernel.h). Packing is where W changes form:
-// fp16 → fp32, and for perturbed evaluation W + c·z, into a panel the micro-kernel reads from
-// L1. W itself is only ever read.
+// fp16 → fp32, or a block format's blocks decoded to fp32 (dequantize_row), and for perturbed
+// evaluation W + c·z, into a panel the micro-kernel reads from L1. W itself is only ever read.
 #pragma once
 
 #include <cstdint>
@@ -31,7 +31,8 @@ WPackZ make_wpack_z(int n_streams, const WeightPerturbation* z);
 
 // Packs rows [row0, row0 + n) of W (n ≤ nr; rows n..nr-1 of the panel are zero) over the K block
 // [k0, k0 + kc) into panels dst[s][(c·nr + j)·L + l] (z.streams of them with z, else one).
-// Dispatches on w.format; rows are w's rows, ldw = w.stride.
+// Dispatches on w.format (any: a block format's blocks covering [k0, k0 + kc) are decoded on the
+// stack first); rows are w's rows, ldw = w.stride, z indexed by the element's flat index.
 void pack_w_panel(const WeightView& w, std::int64_t row0, int n, int nr, std::int64_t k0, int kc,
                   int kcp, int lanes, float* const* dst, const WPackZ& z);
 

@@ -4,9 +4,9 @@
 // A row of K weights is K / QK blocks, each block self-contained (its scales, then its integers):
 //   Q8_0  (QK 32)   x = d · q,              q int8
 //   Q4_0  (QK 32)   x = d · (q − 8),        q 4-bit; byte j holds q[j] (low nibble), q[j+16] (high)
-//   Q4_K  (QK 256)  8 sub-blocks of 32:     x = d·sc[s] · q − dmin·m[s],  sc, m 6-bit packed in 12 bytes
-//   Q6_K  (QK 256)  16 sub-blocks of 16:    x = d · scales[s] · (q − 32), q 6-bit (4 low bits in ql,
-//                                           2 high in qh)
+//   Q4_K  (QK 256)  8 sub-blocks of 32:     x = d·sc[s] · q − dmin·m[s], sc, m 6-bit in 12 bytes
+//   Q6_K  (QK 256)  16 sub-blocks of 16:    x = d · scales[s] · (q − 32), q 6-bit (4 low bits
+//                                           in ql, 2 high in qh)
 // fp16 fields are little-endian binary16 (kernels/fp16.h). Blocks in a file are packed (Q8_0 is
 // 34 bytes), so a block pointer is only 2-byte aligned.
 //
@@ -54,6 +54,21 @@ static_assert(weight_block_bytes(WeightFormat::kQ8_0) == sizeof(BlockQ8_0) &&
               weight_block_bytes(WeightFormat::kQ4_0) == sizeof(BlockQ4_0) &&
               weight_block_bytes(WeightFormat::kQ4_K) == sizeof(BlockQ4_K) &&
               weight_block_bytes(WeightFormat::kQ6_K) == sizeof(BlockQ6_K));
+
+// Q4_K's 12 scale bytes hold 8 six-bit scales sc[s] and 8 six-bit mins m[s] (ggml's
+// get_scale_min_k4):
+//   bytes 0-3:  sc[0..3] in bits 0-5; bits 6-7 = bits 4-5 of sc[4..7]
+//   bytes 4-7:  m[0..3]  in bits 0-5; bits 6-7 = bits 4-5 of m[4..7]
+//   bytes 8-11: bits 0-3 of sc[4..7] in the low nibble, bits 0-3 of m[4..7] in the high nibble
+inline void q4_k_scale_min(int s, const std::uint8_t* packed, std::uint8_t* sc, std::uint8_t* m) {
+  if (s < 4) {
+    *sc = packed[s] & 63;
+    *m = packed[s + 4] & 63;
+  } else {
+    *sc = static_cast<std::uint8_t>((packed[s + 4] & 0x0F) | ((packed[s - 4] >> 6) << 4));
+    *m = static_cast<std::uint8_t>((packed[s + 4] >> 4) | ((packed[s] >> 6) << 4));
+  }
+}
 
 // dst[0, n) = the values of the blocks at src (n a multiple of the format's block size); F16 and
 // F32 are converted / copied. As llama.cpp's dequantize_row_<type>.

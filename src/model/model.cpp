@@ -367,17 +367,15 @@ void Session::norm(const NormWeights& w, Buf x, Buf out, std::int64_t rows, std:
 }
 
 // out[i, :] = rows ids[i] of `table` (+ addend[i, :]) for stream s: perturbed as they are
-// gathered under a perturbation (row r takes z[r·width + j]).
+// gathered under a perturbation (row r takes z[r·stride + j]). Any table format: F16, F32 or a
+// block format, decoded row by row.
 void Session::gather(int s, const Param& table, const std::int32_t* ids, std::int64_t n,
                      const float* addend, float* out) const {
-  const WeightView& v = table.view;
-  const auto* data = static_cast<const fp16*>(v.data);
   if (perturbation_ == nullptr) {
-    embedding_gather(data, v.rows, v.cols, ids, n, addend, out, pool_);
+    embedding_gather(table.view, ids, n, addend, out, pool_);
   } else {
     const WeightPerturbation z = perturbation(table);
-    embedding_gather_perturbed(data, v.rows, v.cols, ids, n, addend, out, z.key[s], z.scale[s], 0,
-                               pool_);
+    embedding_gather_perturbed(table.view, ids, n, addend, out, z.key[s], z.scale[s], 0, pool_);
   }
 }
 
