@@ -8,11 +8,13 @@
 #include <cstdlib>
 #include <stdlib.h>
 #include <filesystem>
+#include <functional>
 #include <random>
 #include <set>
 #include <string>
 #include <vector>
 
+#include "io/error.h"
 #include "kernels/fp16.h"
 
 namespace pocket::test {
@@ -22,6 +24,16 @@ inline std::string testvectors_dir() {
   if (const char* env = std::getenv("POCKET_TESTVECTORS")) return env;
   for (const char* cand : {"../shared/testvectors", "../../shared/testvectors"}) {
     if (std::filesystem::is_directory(cand)) return cand;
+  }
+  return "";
+}
+
+// The message of the pocket::Error that f() throws; "" when it throws none.
+inline std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
   }
   return "";
 }

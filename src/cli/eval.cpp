@@ -32,7 +32,7 @@ int cmd_eval(int argc, char** argv) {
             "Evaluates a model directory, or a run directory of `pocket tune` (its tuned model and,\n"
             "unless overridden, its task settings): accuracy for classification, loss and\n"
             "perplexity for lm. Peak RSS is reported for comparing with `pocket tune`.");
-  args.positional("MODEL_OR_RUN", &target, "model directory or run directory");
+  args.positional("MODEL_OR_RUN", &target, "model directory, GGUF file or run directory");
   args.option("--data", &data, "examples, JSONL");
   task.declare(args);
   args.option("--batch", &batch, "examples per forward");

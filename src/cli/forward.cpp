@@ -54,13 +54,13 @@ int cmd_forward(int argc, char** argv) {
   std::string dir, text, ids_text, positions = "last";
   std::int64_t threads = 0, top = 5;
   bool json = false;
-  Args args("pocket forward MODEL_DIR (--text T | --ids \"0 31414 232\") [--positions all|last] [--json]",
+  Args args("pocket forward MODEL (--text T | --ids \"0 31414 232\") [--positions all|last] [--json]",
             "Runs one sequence through the model and prints its token ids and the logits at the\n"
             "chosen positions: the top tokens per position, or with --json every logit as\n"
             "{\"ids\": [...], \"logits\": [[...], ...]} (exact floats, for comparing machines).\n"
             "--text is tokenized with the model's tokenizer and its special tokens (as Hugging\n"
             "Face's tokenizer(text) does).");
-  args.positional("MODEL_DIR", &dir, "a Hugging Face model directory (F16 safetensors)");
+  args.positional("MODEL", &dir, "a Hugging Face model directory (F16 safetensors) or a GGUF file");
   args.option("--text", &text, "input text");
   args.option("--ids", &ids_text, "input token ids, separated by spaces or commas");
   args.option("--positions", &positions, "logits at 'all' positions or the 'last' one");

@@ -31,11 +31,11 @@ int cmd_generate(int argc, char** argv) {
   std::int64_t n = 64, top_k = 40, seed = 0, threads = 0, chunk = 512;
   double temp = 0.8, top_p = 0.95;
   bool ignore_eos = false, show_ids = false;
-  Args args("pocket generate MODEL_DIR --prompt \"...\" [-n N] [--temp T] [--top-k K] [--top-p P] [--seed S]",
+  Args args("pocket generate MODEL --prompt \"...\" [-n N] [--temp T] [--top-k K] [--top-p P] [--seed S]",
             "Continues the prompt with a causal model (OPT, Llama family), streaming the text to\n"
             "stdout as it is generated; prompt and decode speed (tokens/s) and peak memory go to\n"
             "stderr. --temp 0 is greedy decoding. The same seed gives the same text.");
-  args.positional("MODEL_DIR", &dir, "a Hugging Face model directory (F16 safetensors)");
+  args.positional("MODEL", &dir, "a Hugging Face model directory (F16 safetensors) or a GGUF file");
   args.option("--prompt", &prompt, "text to continue");
   args.option("-n", &n, "tokens to generate at most");
   args.option("--temp", &temp, "sampling temperature (0: greedy)");

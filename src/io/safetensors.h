@@ -101,6 +101,9 @@ class Checkpoint {
   std::map<std::string, const TensorView*> by_name_;
 };
 
+// "[2, 3]": a shape in error messages.
+std::string shape_text(const std::vector<std::int64_t>& shape);
+
 // Writing. The writer lays tensors out so that each one starts on a 64-byte boundary of the file
 // while the buffer stays gap-free (so the reference implementation still reads it): the header is
 // padded with spaces to end on a 64-byte boundary, tensors whose byte size is a multiple of 64

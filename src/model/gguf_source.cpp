@@ -8,12 +8,6 @@
 namespace pocket {
 namespace {
 
-std::string dims_text(const std::vector<std::int64_t>& dims) {
-  std::string s = "[";
-  for (std::size_t i = 0; i < dims.size(); ++i) s += (i ? ", " : "") + std::to_string(dims[i]);
-  return s + "]";
-}
-
 // bf16 is the top half of an fp32: widening is a shift, exact for every value.
 float bf16_to_f32(std::uint16_t h) {
   const std::uint32_t bits = static_cast<std::uint32_t>(h) << 16;
@@ -35,7 +29,7 @@ WeightView GgufSource::tensor(const std::string& name, const std::vector<std::in
   if (t == nullptr) throw Error(where, "missing (the model's " + name + ")");
   const std::vector<std::int64_t> want(shape.rbegin(), shape.rend());
   if (t->dims != want) {
-    throw Error(where, "has shape " + dims_text(t->dims) + ", expected " + dims_text(want) +
+    throw Error(where, "has shape " + shape_text(t->dims) + ", expected " + shape_text(want) +
                            " (GGUF order: fastest dimension first)");
   }
   const std::int64_t rows = shape.size() == 1 ? 1 : shape[0];

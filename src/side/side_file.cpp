@@ -15,12 +15,6 @@ namespace {
 constexpr std::int64_t kMaxSideDim = std::int64_t{1} << 20;
 constexpr std::int64_t kMaxSideLayers = 4096;
 
-std::string shape_text(const std::vector<std::int64_t>& shape) {
-  std::string s = "[";
-  for (std::size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
-  return s + "]";
-}
-
 std::string float_text(float x) {
   char buf[32];
   const auto result = std::to_chars(buf, buf + sizeof buf, x);  // shortest exact round trip

@@ -28,14 +28,7 @@ namespace {
 
 using test::TempDir;
 
-// ../shared/models, or $POCKET_MODELS; "" when absent (the tests on real files then skip).
-std::string models_dir() {
-  if (const char* env = std::getenv("POCKET_MODELS")) return env;
-  for (const char* cand : {"../shared/models", "../../shared/models"}) {
-    if (std::filesystem::is_directory(cand)) return cand;
-  }
-  return "";
-}
+using test::models_dir;
 
 void write_bytes(const std::string& path, const std::string& bytes) {
   std::ofstream out(path, std::ios::binary);

@@ -22,6 +22,8 @@
 namespace pocket {
 namespace {
 
+using test::error_of;
+
 using test::make_tiny;
 using test::TempDir;
 
@@ -42,15 +44,6 @@ double rel_diff(const std::vector<float>& a, const std::vector<float>& b) {
 }
 
 const Arch kArchs[] = {Arch::kOpt, Arch::kRoberta, Arch::kLlama};
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
 
 }  // namespace
 

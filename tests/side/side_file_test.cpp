@@ -22,14 +22,7 @@
 namespace pocket {
 namespace {
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
+using test::error_of;
 
 SideShape small_shape() {
   SideShape s = side_shape(16, 2, 4);

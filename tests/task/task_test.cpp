@@ -19,6 +19,8 @@
 namespace pocket {
 namespace {
 
+using test::error_of;
+
 using Ids = std::vector<std::int32_t>;
 using test::TempDir;
 
@@ -38,15 +40,6 @@ struct TinyModel {
     return path;
   }
 };
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
 
 Ids concat(Ids a, const Ids& b) {
   a.insert(a.end(), b.begin(), b.end());
