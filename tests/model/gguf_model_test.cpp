@@ -291,6 +291,10 @@ std::vector<std::int32_t> greedy(const Model& model, const std::vector<std::int3
 
 TEST_CASE("gguf model: stories260K-Q8_0.gguf (llama.cpp's) continues 'Once upon a time' with the "
           "F16 model's greedy text") {
+  if (!SentencePieceTokenizer::available()) {
+    MESSAGE("skipped: built without sentencepiece (the tokenizer is part of the check)");
+    return;
+  }
   const std::string q8 = stories("stories260K-gguf/stories260K-Q8_0.gguf");
   const std::string dir = stories("stories260K");
   if (q8.empty() || dir.empty()) {
@@ -314,6 +318,10 @@ TEST_CASE("gguf model: stories260K-Q8_0.gguf (llama.cpp's) continues 'Once upon 
 }
 
 TEST_CASE("gguf model: pocket quantize writes llama.cpp's own F16 and Q8_0 tensors, byte for byte") {
+  if (!SentencePieceTokenizer::available()) {
+    MESSAGE("skipped: built without sentencepiece (the tokenizer is part of the check)");
+    return;
+  }
   const std::string dir = stories("stories260K");
   const std::string f16 = stories("stories260K-gguf/stories260K-F16.gguf");
   const std::string q8 = stories("stories260K-gguf/stories260K-Q8_0.gguf");
@@ -380,6 +388,10 @@ std::vector<double> round_trip_errors(const Model& hf, const std::vector<WeightF
 
 TEST_CASE("gguf model: quantize round trip on stories260K (Q8_0, Q4_0): loads, tokenizes, and "
           "stays near the F16 logits") {
+  if (!SentencePieceTokenizer::available()) {
+    MESSAGE("skipped: built without sentencepiece (the tokenizer is part of the check)");
+    return;
+  }
   const std::string dir = stories("stories260K");
   if (dir.empty()) {
     MESSAGE("skipped: ../shared/models/stories260K not found");
@@ -400,6 +412,10 @@ TEST_CASE("gguf model: quantize round trip on stories260K (Q8_0, Q4_0): loads, t
 }
 
 TEST_CASE("gguf model: quantize round trip on a 256-wide random llama (Q8_0, Q4_0, Q4_K)") {
+  if (!SentencePieceTokenizer::available()) {
+    MESSAGE("skipped: built without sentencepiece (the tokenizer is part of the check)");
+    return;
+  }
   test::TempDir dir;
   ModelConfig c = shape_config(Arch::kLlama, "tiny");
   c.hidden = c.embed_dim = 256;
@@ -409,10 +425,6 @@ TEST_CASE("gguf model: quantize round trip on a 256-wide random llama (Q8_0, Q4_
   c.ffn_dim = 512;
   write_random_weights(c, 11, dir.path(), 0.05f);
   write_file_atomic(dir.path() + "/config.json", model_config_json(c));
-  if (!SentencePieceTokenizer::available()) {
-    MESSAGE("skipped: built without sentencepiece");
-    return;
-  }
   write_sentencepiece_tokenizer_file(dir.path(), c.vocab_size);
   const Model hf(dir.path());
   std::vector<std::size_t> fallbacks;
