@@ -453,6 +453,42 @@ std::unique_ptr<BpeTokenizer> BpeTokenizer::from_vocab(const Vocab& vocab,
   return tok;
 }
 
+BpeTokenizer::Vocab BpeTokenizer::vocab() const {
+  Vocab v;
+  v.tokens.resize(bytes_.size());
+  std::vector<bool> is_added(bytes_.size(), false);
+  for (const AddedToken& a : added_) {
+    v.added.push_back(a);
+    is_added[a.id] = true;
+    v.tokens[a.id] = a.content;  // as from_vocab reads them: not byte-level
+  }
+  for (std::size_t id = 0; id < bytes_.size(); ++id) {
+    if (is_added[id]) continue;
+    if (bytes_[id].empty()) {
+      v.tokens[id] = "[PAD" + std::to_string(id) + "]";
+      continue;
+    }
+    for (const char b : bytes_[id]) v.tokens[id] += byte_token(static_cast<std::uint8_t>(b));
+  }
+  // Longest-first is how added_ is kept; by id reads better in a file.
+  std::sort(v.added.begin(), v.added.end(),
+            [](const AddedToken& a, const AddedToken& b) { return a.id < b.id; });
+  std::vector<std::pair<std::int32_t, std::uint64_t>> by_rank;
+  by_rank.reserve(merges_.size());
+  for (const auto& [pair, merge] : merges_) by_rank.emplace_back(merge.rank, pair);
+  std::sort(by_rank.begin(), by_rank.end());
+  v.merges.reserve(by_rank.size());
+  for (const auto& [rank, pair] : by_rank) {
+    v.merges.push_back(v.tokens[pair >> 32] + " " + v.tokens[pair & 0xFFFFFFFFu]);
+  }
+  v.bos = bos_;
+  v.eos = eos_;
+  v.pad = pad_;
+  v.add_bos = add_bos_;
+  v.add_eos = add_eos_;
+  return v;
+}
+
 std::unique_ptr<BpeTokenizer> BpeTokenizer::from_vocab_merges(const std::string& vocab_path,
                                                               const std::string& merges_path,
                                                               const std::string& model_type) {

@@ -65,6 +65,12 @@ class BpeTokenizer final : public Tokenizer {
                                                   const std::string& tokens_where,
                                                   const std::string& merges_where);
 
+  // This tokenizer as a Vocab again (what `pocket quantize` writes as tokenizer.ggml.*):
+  // from_vocab(vocab()) encodes and decodes as this one does, except that lstrip/rstrip of the
+  // added tokens are not kept (GGUF has no place for them). An id the vocabulary skips is named
+  // "[PAD<id>]", as llama.cpp's converter pads.
+  Vocab vocab() const;
+
   std::vector<std::int32_t> encode(const std::string& text) const override;
   std::vector<std::int32_t> encode_for_model(const std::string& text) const override;
   // Ids the tokenizer does not have (a model's padded vocabulary) decode to nothing.

@@ -8,6 +8,12 @@
 // Families: llama (also Mistral-style files, which llama.cpp writes as llama) and qwen2. llama's
 // q/k rows are in ggml's permuted order, so its config rotates them interleaved
 // (rope_interleaved); qwen2's converter does not permute, so qwen2 keeps HF's layout.
+//
+// opt and roberta, which llama.cpp has no architecture for, are pocket's own, in llama.cpp's
+// style (docs/gguf.md): the same common keys, <arch>.attention.layer_norm_epsilon, and what
+// their HF configs choose: opt.layer_norm_before, opt.word_embedding_length,
+// roberta.position_padding_idx, roberta.token_type_count, <arch>.activation_function. Both are
+// rope-free, so nothing is permuted.
 #pragma once
 
 #include <string>
@@ -20,14 +26,13 @@ namespace pocket {
 
 // Throws pocket::Error("<file>: key '<k>'", ...) for a missing or out-of-range key, an
 // architecture pocket cannot run, or a feature it does not implement (RoPE scaling, partial
-// rotary, experts, sliding windows).
+// rotary, experts, sliding windows, grouped-query attention outside the llama family).
 ModelConfig gguf_model_config(const GgufFile& file);
 
-// The GGUF architecture name of a config ("llama" or "qwen2"); throws pocket::Error naming
-// `where` for a family GGUF export does not cover yet.
-std::string gguf_architecture(const ModelConfig& config, const std::string& where);
+// The GGUF architecture name of a config: "llama", "qwen2", "opt" or "roberta".
+std::string gguf_architecture(const ModelConfig& config);
 // The keys gguf_model_config reads, for `config` (what `pocket quantize` writes, as llama.cpp's
 // converter names them): general.architecture and the <arch>.* hyper-parameters.
-void add_config_keys(const ModelConfig& config, const std::string& where, GgufMetadata& out);
+void add_config_keys(const ModelConfig& config, GgufMetadata& out);
 
 }  // namespace pocket

@@ -183,12 +183,17 @@ std::unique_ptr<Tokenizer> load_gpt2(const GgufFile& file) {
   for (std::uint64_t i = 0; i < merges.size(); ++i) {
     vocab.merges.emplace_back(merges.string_element(i));
   }
+  // GGUF keeps no lstrip flag; RoBERTa's <mask> swallows the space before it ("a <mask>" ->
+  // ["a", "<mask>"]), which llama.cpp too sets by the model's name rather than from the file.
+  const GgufValue* arch = file.find("general.architecture");
+  const bool roberta = arch != nullptr && file.get_string("general.architecture") == "roberta";
   for (std::size_t id = 0; id < vocab.tokens.size(); ++id) {
     if (types[id] == kControl || types[id] == kUserDefined) {
       BpeTokenizer::AddedToken token;
       token.content = vocab.tokens[id];
       token.id = static_cast<std::int32_t>(id);
       token.special = types[id] == kControl;
+      token.lstrip = roberta && token.content == "<mask>";
       vocab.added.push_back(token);
     }
   }

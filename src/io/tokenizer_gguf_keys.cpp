@@ -3,6 +3,7 @@
 #include <filesystem>
 #include <vector>
 
+#include "io/bpe_tokenizer.h"
 #include "io/error.h"
 
 #if defined(POCKET_HAVE_SENTENCEPIECE)
@@ -11,10 +12,56 @@
 
 namespace pocket {
 
+namespace {
+
+// The special ids of the model's config, where they name a token of the tokenizer.
+void add_special_ids(const ModelConfig& config, std::int32_t unknown, std::size_t n_tokens,
+                     GgufMetadata& out) {
+  auto id_key = [&](const char* key, std::int32_t id) {
+    if (id >= 0 && static_cast<std::size_t>(id) < n_tokens) {
+      out.add_u32(key, static_cast<std::uint32_t>(id));
+    }
+  };
+  id_key("tokenizer.ggml.bos_token_id", config.bos_token_id);
+  id_key("tokenizer.ggml.eos_token_id", config.eos_token_id);
+  id_key("tokenizer.ggml.unknown_token_id", unknown);
+  id_key("tokenizer.ggml.padding_token_id", config.pad_token_id);
+}
+
+// Byte-level BPE (vocab.json + merges.txt or tokenizer.json) as llama.cpp's "gpt2" model: the
+// tokens in GPT-2's byte-level spelling, the merges by rank, added tokens typed control
+// (special: skipped by decode) or user-defined, and whether encode_for_model puts BOS/EOS
+// around the text (OPT: </s> first; RoBERTa: <s> ... </s>).
+void add_bpe_keys(const std::string& dir, const ModelConfig& config, GgufMetadata& out) {
+  const auto tokenizer = BpeTokenizer::load(dir, config.model_type);
+  const BpeTokenizer::Vocab v = tokenizer->vocab();
+  std::vector<std::int32_t> types(v.tokens.size(), 1);
+  for (std::size_t id = 0; id < v.tokens.size(); ++id) {
+    if (v.tokens[id] == "[PAD" + std::to_string(id) + "]") types[id] = 5;  // unused
+  }
+  for (const BpeTokenizer::AddedToken& a : v.added) types[a.id] = a.special ? 3 : 4;
+  out.add_string("tokenizer.ggml.model", "gpt2");
+  out.add_string("tokenizer.ggml.pre", "gpt-2");
+  out.add_string_array("tokenizer.ggml.tokens", v.tokens);
+  out.add_i32_array("tokenizer.ggml.token_type", types);
+  out.add_string_array("tokenizer.ggml.merges", v.merges);
+  add_special_ids(config, tokenizer->special_id("<unk>"), v.tokens.size(), out);
+  out.add_bool("tokenizer.ggml.add_bos_token", v.add_bos);
+  out.add_bool("tokenizer.ggml.add_eos_token", v.add_eos);
+}
+
+}  // namespace
+
 void add_tokenizer_keys(const std::string& dir, const ModelConfig& config, GgufMetadata& out) {
+  namespace fs = std::filesystem;
   const std::string path = dir + "/tokenizer.model";
-  if (!std::filesystem::exists(path)) {
-    throw Error(dir, "no tokenizer.model: only SentencePiece tokenizers can be written to GGUF yet");
+  if (!fs::exists(path)) {
+    if (fs::exists(dir + "/tokenizer.json") || fs::exists(dir + "/vocab.json")) {
+      add_bpe_keys(dir, config, out);
+      return;
+    }
+    throw Error(dir, "no tokenizer (tokenizer.model, tokenizer.json or vocab.json + merges.txt) "
+                     "to write into the GGUF file");
   }
 #if defined(POCKET_HAVE_SENTENCEPIECE)
   sentencepiece::SentencePieceProcessor sp;
@@ -36,13 +83,7 @@ void add_tokenizer_keys(const std::string& dir, const ModelConfig& config, GgufM
   out.add_string_array("tokenizer.ggml.tokens", tokens);
   out.add_f32_array("tokenizer.ggml.scores", scores);
   out.add_i32_array("tokenizer.ggml.token_type", types);
-  auto id_key = [&](const char* key, std::int32_t id) {
-    if (id >= 0 && id < n) out.add_u32(key, static_cast<std::uint32_t>(id));
-  };
-  id_key("tokenizer.ggml.bos_token_id", config.bos_token_id);
-  id_key("tokenizer.ggml.eos_token_id", config.eos_token_id);
-  id_key("tokenizer.ggml.unknown_token_id", sp.unk_id());
-  id_key("tokenizer.ggml.padding_token_id", config.pad_token_id);
+  add_special_ids(config, sp.unk_id(), tokens.size(), out);
 #else
   (void)config;
   (void)out;

@@ -2,7 +2,9 @@
 // llama.cpp's converter writes), so that a GGUF file `pocket quantize` writes carries its own
 // tokenizer: a SentencePiece tokenizer.model becomes tokenizer.ggml.model = "llama" with every
 // piece, its score and its type (1 normal, 2 unknown, 3 control, 4 user-defined, 5 unused,
-// 6 byte), and the special ids of the model's config.
+// 6 byte); a byte-level BPE (vocab.json + merges.txt or tokenizer.json: GPT-2, OPT, RoBERTa)
+// becomes "gpt2" with its tokens, merges, types and add_bos/add_eos_token; both with the special
+// ids of the model's config.
 #pragma once
 
 #include <string>
@@ -14,8 +16,8 @@
 namespace pocket {
 
 // Adds the keys for `dir`'s tokenizer. Throws pocket::Error naming the directory when it has no
-// tokenizer pocket can write (today: SentencePiece only; byte-level BPE directories are of
-// families GGUF export does not cover yet), or pocket was built without sentencepiece.
+// tokenizer files, naming the file that is broken, or when a tokenizer.model needs sentencepiece
+// and pocket was built without it.
 void add_tokenizer_keys(const std::string& dir, const ModelConfig& config, GgufMetadata& out);
 
 // Copies every tokenizer.ggml.* key of `file` (a GGUF model re-quantized keeps its tokenizer).

@@ -70,7 +70,7 @@ GgufExportReport write_model_gguf(const Model& model, const std::string& path,
   }
   const ModelConfig& c = model.config();
   GgufMetadata meta;
-  add_config_keys(c, model.path(), meta);
+  add_config_keys(c, meta);
   meta.add_string("general.name", std::filesystem::path(model.path()).stem().string());
   meta.add_u32("general.file_type", file_type(options.format));
   meta.add_u32("general.quantization_version", 2);
@@ -81,7 +81,7 @@ GgufExportReport write_model_gguf(const Model& model, const std::string& path,
   }
 
   // llama's q/k go to ggml's order unless the source is in it already (a GGUF llama file).
-  const bool permute = gguf_architecture(c, model.path()) == "llama" && !c.rope_interleaved;
+  const bool permute = gguf_architecture(c) == "llama" && !c.rope_interleaved;
   std::vector<Job> jobs;
   GgufExportReport report;
   for (const Param& p : model.params()) {
@@ -89,7 +89,7 @@ GgufExportReport write_model_gguf(const Model& model, const std::string& path,
     if (job.spec.name.empty()) throw Error(model.path(), "tensor '" + p.name + "' has no GGUF name");
     job.spec.dims.assign(p.shape.rbegin(), p.shape.rend());
     if (p.kind != ParamKind::kVector) {
-      const bool embed = p.kind == ParamKind::kEmbedding || p.name == "lm_head.weight";
+      const bool embed = p.kind == ParamKind::kEmbedding || job.spec.name == "output.weight";
       const WeightFormat want = embed ? options.embed_format : options.format;
       job.format = fitting_format(want, p.view.cols);
       report.fallbacks += job.format != want ? 1 : 0;
@@ -112,6 +112,14 @@ GgufExportReport write_model_gguf(const Model& model, const std::string& path,
       auto* out = reinterpret_cast<float*>(dst);
       for (std::int64_t e = 0; e < p.numel; ++e) {
         out[e] = p.f32[j.permute_head > 0 ? hf_row_of_ggml_row(e, j.permute_head) : e];
+      }
+      // RoBERTa's token types: the forward holds row 0 only (maybe tuned); the other rows, never
+      // read, are the source's as they are, so the file keeps the whole table.
+      const std::int64_t rows = p.shape.size() == 2 ? p.shape[0] : 1;
+      const auto* base = static_cast<const std::uint8_t*>(p.view.data);
+      for (std::int64_t r = 1; r < rows; ++r) {
+        dequantize_row(p.view.format, base + weight_bytes(p.view.format, r * p.numel),
+                       out + r * p.numel, p.numel);
       }
     } else {
       const WeightView& v = p.view;

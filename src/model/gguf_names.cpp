@@ -11,9 +11,10 @@ struct NamePair {
   std::string_view gguf;
 };
 
-// Llama family (llama, qwen2, mistral): llama.cpp's LLM_TENSOR_NAMES of LLM_ARCH_LLAMA. Names
-// outside layers are whole; layer names are the part after "model.layers.N." / "blk.N.", before
-// ".weight" / ".bias".
+// In every table, names outside layers are whole; layer names are the part after the family's
+// layer prefix + "N." / "blk.N.", before ".weight" / ".bias".
+//
+// Llama family (llama, qwen2, mistral): llama.cpp's LLM_TENSOR_NAMES of LLM_ARCH_LLAMA.
 constexpr NamePair kLlamaGlobal[] = {
     {"model.embed_tokens.weight", "token_embd.weight"},
     {"model.norm.weight", "output_norm.weight"},
@@ -25,6 +26,54 @@ constexpr NamePair kLlamaLayer[] = {
     {"mlp.gate_proj", "ffn_gate"},        {"mlp.up_proj", "ffn_up"},
     {"mlp.down_proj", "ffn_down"},        {"input_layernorm", "attn_norm"},
     {"post_attention_layernorm", "ffn_norm"},
+};
+
+// OPT (model_type "opt"): llama.cpp has no OPT architecture; the names are llama.cpp's for the
+// same roles (GPT-2's and BLOOM's position_embd, attn_norm before attention, ffn_norm before the
+// MLP; a post-LN OPT keeps the names of its modules), plus project_in/project_out for opt-350m's
+// word_embed_proj_dim.
+constexpr NamePair kOptGlobal[] = {
+    {"model.decoder.embed_tokens.weight", "token_embd.weight"},
+    {"model.decoder.embed_positions.weight", "position_embd.weight"},
+    {"model.decoder.project_in.weight", "project_in.weight"},
+    {"model.decoder.project_out.weight", "project_out.weight"},
+    {"model.decoder.final_layer_norm.weight", "output_norm.weight"},
+    {"model.decoder.final_layer_norm.bias", "output_norm.bias"},
+    {"lm_head.weight", "output.weight"},
+};
+constexpr NamePair kOptLayer[] = {
+    {"self_attn.q_proj", "attn_q"},         {"self_attn.k_proj", "attn_k"},
+    {"self_attn.v_proj", "attn_v"},         {"self_attn.out_proj", "attn_output"},
+    {"fc1", "ffn_up"},                      {"fc2", "ffn_down"},
+    {"self_attn_layer_norm", "attn_norm"},  {"final_layer_norm", "ffn_norm"},
+};
+
+// RoBERTa: llama.cpp's BERT names (token_types, token_embd_norm, attn_output_norm and
+// layer_output_norm for the post-LN norms); its MLM head, which llama.cpp's BERT lacks, as
+// mlm_dense / mlm_norm, and the decoder as output (its bias output.bias even when the weight is
+// tied to token_embd).
+constexpr NamePair kRobertaGlobal[] = {
+    {"roberta.embeddings.word_embeddings.weight", "token_embd.weight"},
+    {"roberta.embeddings.position_embeddings.weight", "position_embd.weight"},
+    {"roberta.embeddings.token_type_embeddings.weight", "token_types.weight"},
+    {"roberta.embeddings.LayerNorm.weight", "token_embd_norm.weight"},
+    {"roberta.embeddings.LayerNorm.bias", "token_embd_norm.bias"},
+    {"lm_head.dense.weight", "mlm_dense.weight"},
+    {"lm_head.dense.bias", "mlm_dense.bias"},
+    {"lm_head.layer_norm.weight", "mlm_norm.weight"},
+    {"lm_head.layer_norm.bias", "mlm_norm.bias"},
+    {"lm_head.decoder.weight", "output.weight"},
+    {"lm_head.bias", "output.bias"},
+};
+constexpr NamePair kRobertaLayer[] = {
+    {"attention.self.query", "attn_q"},
+    {"attention.self.key", "attn_k"},
+    {"attention.self.value", "attn_v"},
+    {"attention.output.dense", "attn_output"},
+    {"attention.output.LayerNorm", "attn_output_norm"},
+    {"intermediate.dense", "ffn_up"},
+    {"output.dense", "ffn_down"},
+    {"output.LayerNorm", "layer_output_norm"},
 };
 
 struct FamilyNames {
@@ -41,7 +90,11 @@ FamilyNames family_names(Arch arch) {
       return {"model.layers.", kLlamaGlobal, std::size(kLlamaGlobal), kLlamaLayer,
               std::size(kLlamaLayer)};
     case Arch::kOpt:
-    case Arch::kRoberta: break;
+      return {"model.decoder.layers.", kOptGlobal, std::size(kOptGlobal), kOptLayer,
+              std::size(kOptLayer)};
+    case Arch::kRoberta:
+      return {"roberta.encoder.layer.", kRobertaGlobal, std::size(kRobertaGlobal), kRobertaLayer,
+              std::size(kRobertaLayer)};
   }
   return {"", nullptr, 0, nullptr, 0};
 }

@@ -441,14 +441,22 @@ TEST_CASE("gguf model: quantize round trip on a 256-wide random llama (Q8_0, Q4_
 }
 
 TEST_CASE("gguf model: quantize refuses what it cannot write, and leaves no file") {
+  // Every family has a GGUF architecture now; what is left to refuse is a format pocket only
+  // reads, and a directory whose tokenizer the file could not carry.
   test::TempDir tmp;
   const std::string dir = tmp.path() + "/opt";
   std::filesystem::create_directory(dir);
-  test::make_tiny(Arch::kOpt, dir);
+  test::make_tiny(Arch::kOpt, dir);  // config and weights, no tokenizer files
   const Model opt(dir);
   const std::string out = tmp.path() + "/o.gguf";
-  const std::string e = test::error_of([&] { write_model_gguf(opt, out, {}); });
-  CHECK(e.find("GGUF export covers the llama family") != std::string::npos);
+  GgufExportOptions q6;
+  q6.format = WeightFormat::kQ6_K;
+  std::string e = test::error_of([&] { write_model_gguf(opt, out, q6); });
+  CHECK(e.find("Q6_K is read, not written") != std::string::npos);
+  CHECK(!std::filesystem::exists(out));
+  e = test::error_of([&] { write_model_gguf(opt, out, {}); });
+  CHECK(e.find(dir + ": no tokenizer") == 0);
+  CHECK(e.find('\n') == std::string::npos);
   CHECK(!std::filesystem::exists(out));
 }
 
