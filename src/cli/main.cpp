@@ -27,7 +27,7 @@ void print_help() {
       "commands:\n"
       "  init       make a model directory with random weights in a published shape\n"
       "  convert    turn an F32/BF16 Hugging Face checkpoint into the F16 one pocket maps\n"
-      "  quantize   write a model as a GGUF file (Q8_0, Q4_0, Q4_K, F16) llama.cpp loads too\n"
+      "  quantize   write a model as a GGUF file (Q8_0, Q4_0, Q4_K, F16) with its tokenizer\n"
       "  forward    token ids and logits of one sequence (--json for exact values)\n"
       "  generate   continue a prompt (KV cache, greedy or sampled), tokens/s on stderr\n"
       "  tune       MeZO zeroth-order fine-tuning into a crash-safe, resumable run directory\n"

@@ -1,6 +1,6 @@
 // pocket quantize IN OUT.gguf --type q8_0|q4_0|q4_k|f16|f32: a model (a Hugging Face directory or
-// a GGUF file) written as a GGUF file in a block format (model/gguf_export.h), with progress on
-// stderr.
+// a GGUF file) written as a GGUF file in a block format (model/gguf_export.h, docs/gguf.md), with
+// progress on stderr.
 #include <unistd.h>
 
 #include <cstdio>
@@ -31,12 +31,14 @@ int cmd_quantize(int argc, char** argv) {
   std::int64_t threads = 0;
   Args args("pocket quantize IN OUT.gguf [--type q8_0|q4_0|q4_k|f16|f32] [--keep FORMAT]",
             "Writes the model IN (a Hugging Face directory, or a GGUF file) as the GGUF file OUT,\n"
-            "one llama.cpp loads too (its key and tensor names, its q/k row order). Projections\n"
-            "take --type; token embeddings and an untied head take --keep (default: --type).\n"
+            "with its tokenizer. llama, mistral and qwen2 models give files llama.cpp loads too\n"
+            "(its key and tensor names, its q/k row order); opt and roberta models give files\n"
+            "in the same style under architectures llama.cpp lacks (docs/gguf.md). Projections\n"
+            "take --type; embeddings and an untied head take --keep (default: --type).\n"
             "Norm weights and biases stay F32. A matrix whose rows are not whole blocks falls\n"
             "back to Q8_0 (rows of 32) or F16, as llama.cpp does. Blocks are encoded as llama.cpp's\n"
             "reference quantizers do. The file is written to a temporary name and renamed.\n"
-            "Families: llama, mistral, qwen2.");
+            "Families: llama, mistral, qwen2, opt, roberta.");
   args.positional("IN", &in, "a Hugging Face model directory or a .gguf file");
   args.positional("OUT", &out, "the GGUF file to write");
   args.option("--type", &type, "format of the projections");

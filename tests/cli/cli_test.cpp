@@ -85,6 +85,25 @@ TEST_CASE("cli: convert makes a model pocket runs with the same logits") {
   CHECK(fa.out == fb.out);
 }
 
+TEST_CASE("cli: quantize --type f16 of OPT and RoBERTa gives a self-contained GGUF file with "
+          "the directory's ids and logits") {
+  SKIP_WITHOUT_POCKET();
+  test::TempDir tmp;
+  for (const char* arch : {"opt", "roberta"}) {
+    CAPTURE(arch);
+    const std::string dir = tmp.file(arch), gguf = tmp.file(std::string(arch) + ".gguf");
+    REQUIRE(run(std::string("init --arch ") + arch + " --shape tiny " + dir, tmp).status == 0);
+    const Result q = run("quantize " + dir + " " + gguf + " --type f16", tmp);
+    REQUIRE_MESSAGE(q.status == 0, q.err);
+    CHECK(q.err.find("quantize: wrote " + gguf) != std::string::npos);
+    const std::string text = " --text \"It was <mask>, she said.\" --positions all --json";
+    const Result fa = run("forward " + dir + text, tmp);
+    const Result fb = run("forward " + gguf + text, tmp);
+    REQUIRE_MESSAGE(fa.status == 0, fa.err);
+    CHECK(fa.out == fb.out);  // the tokenizer from tokenizer.ggml.*, F16 logits bit for bit
+  }
+}
+
 TEST_CASE("cli: bad command lines and inputs are one-line errors with exit status 1") {
   SKIP_WITHOUT_POCKET();
   test::TempDir tmp;
