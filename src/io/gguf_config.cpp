@@ -192,8 +192,9 @@ void read_roberta(const GgufFile& file, const Keys& k, ModelConfig& c) {
   c.final_norm = false;
   c.qkv_bias = c.o_bias = c.mlp_bias = true;
   c.type_vocab_size = k.integer_or("token_type_count", 1, 1, 1024);
+  // A token id, and room in the position table for padding_idx + 1 + position 0.
   c.pad_token_id = static_cast<std::int32_t>(
-      k.integer("position_padding_idx", 0, std::min(c.vocab_size, c.max_positions - 2)));
+      k.integer("position_padding_idx", 0, std::min(c.vocab_size - 1, c.max_positions - 2)));
   if (token_id_or(file, "tokenizer.ggml.padding_token_id", c.pad_token_id, c.vocab_size) !=
       c.pad_token_id) {
     throw Error(file.path() + ": key 'tokenizer.ggml.padding_token_id'",

@@ -17,8 +17,12 @@
 
 #include "io/bpe_tokenizer.h"
 #include "io/error.h"
+#include "io/gguf.h"
+#include "io/gguf_writer.h"
+#include "io/model_config.h"
 #include "io/sentencepiece_tokenizer.h"
 #include "io/tokenizer_files.h"
+#include "io/tokenizer_gguf_keys.h"
 #include "io/utf8.h"
 #include "test_util.h"
 
@@ -198,6 +202,35 @@ TEST_SUITE("tokenizer") {
       CHECK(tok->decode(c.ids) == c.text);
       CHECK(stream(*tok, c.ids) == c.text);
     }
+  }
+
+  TEST_CASE("bpe: GPT-2's vocabulary written as tokenizer.ggml.* keys and read back reproduces "
+            "gpt2-expected.jsonl and botchan.txt") {
+    const auto tok = gpt2_or_skip();
+    if (!tok) return;
+    // What `pocket quantize` does with a byte-level BPE directory (tokenizer_gguf_keys.h).
+    ModelConfig config;
+    config.model_type = "gpt2";
+    config.bos_token_id = config.eos_token_id = 50256;
+    GgufMetadata meta;
+    add_tokenizer_keys(tokenizers_dir() + "/gpt2", config, meta);
+    test::TempDir tmp;
+    const std::string path = tmp.file("gpt2.gguf");
+    write_gguf(path, meta, {}, [](std::size_t, std::uint8_t*, std::size_t) {});
+    const GgufFile file(path);
+    CHECK(file.get_array("tokenizer.ggml.tokens", GgufType::kString).size() == 50257);
+    CHECK(file.get_array("tokenizer.ggml.merges", GgufType::kString).size() == 50000);
+    const auto back = load_tokenizer(path, "");
+    CHECK(back->bos_id() == 50256);
+    for (const Case& c : read_cases(tokenizers_dir() + "/gpt2-expected.jsonl")) {
+      CAPTURE(c.text);
+      CHECK(back->encode(c.text) == c.ids);
+      CHECK(back->decode(c.ids) == c.text);
+    }
+    const std::string text = read_file(tokenizers_dir() + "/botchan.txt");
+    const Ids ids = tok->encode(text);
+    CHECK(back->encode(text) == ids);
+    CHECK(back->decode(ids) == text);
   }
 
   TEST_CASE(
