@@ -59,7 +59,6 @@ std::int32_t token_id_or(const GgufFile& file, const char* key, std::int32_t fal
   return static_cast<std::int32_t>(id);
 }
 
-
 // HF's activation names (config.json's activation_function / hidden_act), written as the
 // <arch>.activation_function of opt and roberta files: llama.cpp fixes the activation per
 // architecture, but these families' configs choose it.
