@@ -61,7 +61,8 @@ QuantLayout quant_layout(const GemmQuantKernel& kernel, std::int64_t M, std::int
   l.panel_bytes = round_up(kernel.nr * K, 64) + 2 * round_up(l.n_blocks * kernel.nr * 4, 64) +
                   round_up(2 * l.n_blocks * kernel.nr * 4, 64);
   l.acc_offset = n_streams * l.rows * l.x_row_bytes + l.panel_bytes;
-  l.tag_offset = l.acc_offset + round_up(4 * kernel.mr * kernel.nr, 64);
+  l.tag_offset = l.acc_offset + round_up(4 * std::max(kernel.mr * kernel.nr,
+                                                     kGemmQuantSmallM * kGemmQuantRowsNr), 64);
   l.total = l.tag_offset + 64;
   return l;
 }
@@ -151,9 +152,12 @@ void quantize_activations(const float* x, std::int64_t K, std::int8_t* q, float*
     for (int h = 0; h < 2; ++h) {
       std::int32_t s = 0;
       for (int i = 16 * h; i < 16 * h + 16; ++i) {
-        const auto v = static_cast<std::int8_t>(std::round(xb[i] * id));
-        q[b * kQuantBlock + i] = v;
-        s += v;
+        // std::round (half away from zero) as trunc and a correction, which compilers vectorize
+        // (roundf is a library call): v − trunc(v) is exact.
+        const float v = xb[i] * id, t = std::trunc(v);
+        const auto q_i = static_cast<std::int8_t>(std::fabs(v - t) >= 0.5f ? t + std::copysign(1.0f, v) : t);
+        q[b * kQuantBlock + i] = q_i;
+        s += q_i;
       }
       sum16[2 * b + h] = s;
     }
@@ -206,12 +210,16 @@ void gemm_quant(ThreadPool& pool, std::int64_t M, const WeightView& w, int n_str
 
   const QuantLayout layout = quant_layout(kernel, M, K, n_streams);
   pool.reserve_scratch(static_cast<std::size_t>(layout.total));
-  const int nr = kernel.nr;
-  const std::int64_t n_panels = (N + nr - 1) / nr;
+  // Tasks are ranges of units: 16-row groups for the small-M kernel, nr-row panels otherwise.
+  const bool small = M <= kGemmQuantSmallM && kernel.rows != nullptr &&
+                     (kernel.rows_formats & format_bit(w.format)) != 0;
+  const int unit = small ? kGemmQuantRowsNr : kernel.nr;
+  const int acc_ld = small ? kGemmQuantRowsNr : kernel.nr;
+  const std::int64_t n_units = (N + unit - 1) / unit;
   const std::int64_t want_tasks = pool.size() == 1 ? 1 : (M <= 64 ? 4 : 1) * pool.size();
   const std::int64_t per_task =
-      (n_panels + std::min(n_panels, want_tasks) - 1) / std::min(n_panels, want_tasks);
-  const std::int64_t n_tasks = (n_panels + per_task - 1) / per_task;
+      (n_units + std::min(n_units, want_tasks) - 1) / std::min(n_units, want_tasks);
+  const std::int64_t n_tasks = (n_units + per_task - 1) / per_task;
 
   const std::uint64_t call = ++g_calls;
   pool.run(n_tasks, [&](std::int64_t task, int worker) {
@@ -219,13 +227,27 @@ void gemm_quant(ThreadPool& pool, std::int64_t M, const WeightView& w, int n_str
     XBlock xb[kMaxStreams];
     for (int s = 0; s < n_streams; ++s)
       xb[s] = x_block(scratch + s * layout.rows * layout.x_row_bytes, layout);
-    const PanelBuffers panel =
-        panel_buffers(scratch + n_streams * layout.rows * layout.x_row_bytes, layout, nr);
+    const PanelBuffers panel = panel_buffers(
+        scratch + n_streams * layout.rows * layout.x_row_bytes, layout, kernel.nr);
     const QuantPanel qpanel{panel.q, panel.scale, panel.min, panel.sub_scale, layout.n_blocks};
     auto* acc = reinterpret_cast<float*>(scratch + layout.acc_offset);
     auto* tag = reinterpret_cast<XTag*>(scratch + layout.tag_offset);
     const std::int64_t task_begin = task * per_task;
-    const std::int64_t task_end = std::min(n_panels, task_begin + per_task);
+    const std::int64_t task_end = std::min(n_units, task_begin + per_task);
+
+    // Y rows m0 + i0 .. + m, columns n0 .. + n  ←  the acc tile (+ Y_old) (+ bias).
+    auto store = [&](int s, std::int64_t row0, int m, std::int64_t n0, int n) {
+      for (int i = 0; i < m; ++i) {
+        float* y = streams[s].y + (row0 + i) * ldy + n0;
+        const float* bias = streams[s].bias ? streams[s].bias + n0 : nullptr;
+        for (int j = 0; j < n; ++j) {
+          float v = acc[i * acc_ld + j];
+          if (accumulate) v = y[j] + v;
+          if (bias != nullptr) v += bias[j];
+          y[j] = v;
+        }
+      }
+    };
 
     for (std::int64_t m0 = 0; m0 < M; m0 += layout.rows) {
       const std::int64_t rows = std::min(layout.rows, M - m0);
@@ -239,25 +261,23 @@ void gemm_quant(ThreadPool& pool, std::int64_t M, const WeightView& w, int n_str
         }
       }
       for (std::int64_t p = task_begin; p < task_end; ++p) {
-        const std::int64_t n0 = p * nr;
-        const int n = static_cast<int>(std::min<std::int64_t>(nr, N - n0));
+        const std::int64_t n0 = p * unit;
+        const int n = static_cast<int>(std::min<std::int64_t>(unit, N - n0));
+        if (small) {  // rows == M here: layout.rows ≥ 16
+          for (int s = 0; s < n_streams; ++s) {
+            kernel.rows(w.format, w, n0, n, xb[s].at(0), static_cast<int>(rows), acc);
+            store(s, 0, static_cast<int>(rows), n0, n);
+          }
+          continue;
+        }
         if (kernel.pack == nullptr || !kernel.pack(w, n0, n, panel)) {
-          pack_panel(w, n0, n, nr, layout.n_blocks, panel);
+          pack_panel(w, n0, n, kernel.nr, layout.n_blocks, panel);
         }
         for (int s = 0; s < n_streams; ++s) {
           for (std::int64_t i0 = 0; i0 < rows; i0 += kernel.mr) {
             const int m = static_cast<int>(std::min<std::int64_t>(kernel.mr, rows - i0));
             kernel.ukernel(w.format, qpanel, xb[s].at(i0), m, acc);
-            for (int i = 0; i < m; ++i) {
-              float* y = streams[s].y + (m0 + i0 + i) * ldy + n0;
-              const float* bias = streams[s].bias ? streams[s].bias + n0 : nullptr;
-              for (int j = 0; j < n; ++j) {
-                float v = acc[i * nr + j];
-                if (accumulate) v = y[j] + v;
-                if (bias != nullptr) v += bias[j];
-                y[j] = v;
-              }
-            }
+            store(s, m0 + i0, m, n0, n);
           }
         }
       }

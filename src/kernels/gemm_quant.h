@@ -26,7 +26,9 @@
 // exact in any order, so a kernel is free in how it forms i (vpdpbusd, maddubs, sdot) and bound
 // only in the fp32 steps.
 //
-// Driver (gemm_quant.cpp): threads split N into tasks of whole panels by size only, never K; for
+// Driver (gemm_quant.cpp): at M ≤ kGemmQuantSmallM, where the variant has a small-M kernel for
+// the format, threads split N into tasks of 16-row groups and the kernel reads the blocks in
+// place. Otherwise threads split N into tasks of whole panels by size only, never K; for
 // each block of X rows (all of them at M ≤ 16: a decode step streams W once) X is quantized into
 // the worker's scratch, each W panel of nr rows is unpacked to bytes laid out for a broadcast
 // dot product (panel[b][t][j][4] = W row j, values 32b+4t..+3), and the micro-kernel multiplies
@@ -87,9 +89,20 @@ using GemmQuantPack = bool (*)(const WeightView& w, std::int64_t n0, int n,
 using GemmQuantUkernel = void (*)(WeightFormat format, const QuantPanel& w, const QuantRows& x,
                                   int m, float* acc);
 
+// The small-M (decode) kernel: acc[i·kGemmQuantRowsNr + j] = the fp32 sum above of X row i < m
+// against W row n0 + j, j < n, for m ≤ kGemmQuantSmallM and n ≤ kGemmQuantRowsNr, read straight
+// from W's blocks: no panel is written, so each W byte is loaded once and used by all m rows while
+// in registers (a panel costs a store and a load per byte, which at M = 1 is all the work there is).
+using GemmQuantRows = void (*)(WeightFormat format, const WeightView& w, std::int64_t n0, int n,
+                               const QuantRows& x, int m, float* acc);
+inline constexpr int kGemmQuantSmallM = 4, kGemmQuantRowsNr = 16;
+
+constexpr unsigned format_bit(WeightFormat f) { return 1u << static_cast<unsigned>(f); }
+
 // One micro-kernel variant: its kernel set (a name of kKernelSets), a CPU feature it needs on top
-// of that set ("avx512vnni", "asimddp"; "" for none), its tile, and optionally its own packer
-// (null: the portable one). The tile changes no bit.
+// of that set ("avx512vnni", "asimddp"; "" for none), its tile, optionally its own packer (null:
+// the portable one), and optionally a small-M kernel for the formats in rows_formats (bits of
+// format_bit). The tile and the path change no bit.
 struct GemmQuantKernel {
   const char* name;
   const char* isa;
@@ -97,6 +110,8 @@ struct GemmQuantKernel {
   int mr, nr;
   GemmQuantUkernel ukernel;
   GemmQuantPack pack = nullptr;
+  GemmQuantRows rows = nullptr;
+  unsigned rows_formats = 0;
 };
 
 inline constexpr int kGemmQuantMaxMr = 8;

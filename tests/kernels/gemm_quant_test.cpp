@@ -164,6 +164,27 @@ TEST_CASE("quantize_activations: d = amax/127, q = round(x/d), sums per 16") {
   CHECK(s[3] == 0);
 }
 
+TEST_CASE("quantize_activations rounds half away from zero as std::round, halves included") {
+  // Blocks whose amax is 127 make d = 1 and x/d = x·1: the values land exactly on k + 0.5.
+  std::vector<float> x(32 * 64);
+  std::mt19937 rng(11);
+  std::uniform_real_distribution<float> u(-127.0f, 127.0f);
+  for (std::size_t i = 0; i < x.size(); ++i) {
+    const float v = u(rng);
+    x[i] = i % 32 == 0 ? 127.0f : (i % 3 == 0 ? std::floor(v) + 0.5f : v);
+  }
+  std::vector<std::int8_t> q(x.size());
+  std::vector<float> d(x.size() / 32);
+  std::vector<std::int32_t> s(x.size() / 16);
+  quantize_activations(x.data(), static_cast<std::int64_t>(x.size()), q.data(), d.data(),
+                       s.data());
+  for (std::size_t i = 0; i < x.size(); ++i) {
+    const float id = 1.0f / d[i / 32];
+    INFO("x=" << x[i]);
+    REQUIRE(q[i] == static_cast<std::int8_t>(std::round(x[i] * id)));
+  }
+}
+
 TEST_CASE("gemm_quant_ref is within the Q8 activation rounding of exact math over dequantized W") {
   // Each x is off by at most dx_b/2 = amax_b/254 after quantization, so an output is off by at
   // most Σ_b amax_b/254 · Σ_{k∈b} |w_k| (the integer dots are exact), plus fp32 rounding of the
@@ -202,7 +223,7 @@ TEST_CASE(
   ThreadPool pool(1);
   for (const GemmQuantKernel* kernel : gemm_quant_kernels()) {
     for (WeightFormat f : kFormats) {
-      for (std::int64_t M : {1, 2, 5, 16, 17, 64, 130}) {
+      for (std::int64_t M : {1, 2, 3, 4, 5, 16, 17, 64, 130}) {
         const std::int64_t K =
             M % 2 ? 3 * k_unit(f) : (f == WeightFormat::kQ8_0 ? 32 : 2 * k_unit(f));
         const std::int64_t N = M < 20 ? 37 : 19;

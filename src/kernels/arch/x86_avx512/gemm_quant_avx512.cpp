@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "kernels/arch/x86_avx512/gemm_quant_avx512.h"
+#include "kernels/arch/x86_avx512/gemm_quant_rows_avx512.h"
 
 namespace pocket::avx512 {
 
@@ -37,8 +38,15 @@ struct DotBw {
   }
 };
 
-constexpr GemmQuantKernel kBw{
-    "avx512bw", "avx512", "", kQuantMr, kQuantNr, &ukernel_quant_any<DotBw>, &pack_quant_panel};
+constexpr GemmQuantKernel kBw{"avx512bw",
+                              "avx512",
+                              "",
+                              kQuantMr,
+                              kQuantNr,
+                              &ukernel_quant_any<DotBw>,
+                              &pack_quant_panel,
+                              &rows_quant_any<DotBw>,
+                              kRowsFormats};
 
 }  // namespace
 

@@ -7,6 +7,7 @@
 
 #if !defined(POCKET_FORCE_SCALAR) && defined(__AVX512BW__) && defined(__AVX512VNNI__)
 #include "kernels/arch/x86_avx512/gemm_quant_avx512.h"
+#include "kernels/arch/x86_avx512/gemm_quant_rows_avx512.h"
 
 namespace pocket::avx512 {
 
@@ -25,9 +26,15 @@ struct DotVnni {
   }
 };
 
-constexpr GemmQuantKernel kVnni{"avx512vnni",     "avx512", "avx512vnni",
-                                kQuantMr,         kQuantNr, &ukernel_quant_any<DotVnni>,
-                                &pack_quant_panel};
+constexpr GemmQuantKernel kVnni{"avx512vnni",
+                                "avx512",
+                                "avx512vnni",
+                                kQuantMr,
+                                kQuantNr,
+                                &ukernel_quant_any<DotVnni>,
+                                &pack_quant_panel,
+                                &rows_quant_any<DotVnni>,
+                                kRowsFormats};
 
 }  // namespace
 
