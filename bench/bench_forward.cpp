@@ -37,6 +37,7 @@
 #include "io/memory_stats.h"
 #include "kernels/simd.h"
 #include "kernels/thread_pool.h"
+#include "model/gguf_export.h"
 #include "model/model.h"
 #include "model/random_model.h"
 #include "read_bandwidth.h"
@@ -66,7 +67,9 @@ const char* kUsage =
     "  rows against llama.cpp. Models are created on first use (opt-1.3b: 2.6 GB, ~a minute).\n"
     "  --shapes    opt-125m, opt-350m, opt-1.3b, roberta-large, tinyllama-1.1b, tiny-opt,\n"
     "              tiny-roberta, tiny-llama (default opt-125m,opt-1.3b,tinyllama-1.1b). Peak RSS\n"
-    "              is per process: give one shape to measure it for that shape alone\n"
+    "              is per process: give one shape to measure it for that shape alone.\n"
+    "              SHAPE:FORMAT (q8_0, q4_0, q4_k, f16) runs the shape's model written as a\n"
+    "              GGUF file in that format (as pocket quantize; cached beside the directory)\n"
     "  --threads   thread counts to measure, comma-separated (default 2; 0 = all cores)\n"
     "  --reps      timed repetitions, median reported, after one warm-up run (default 3)\n"
     "  --models    cache of model directories, DIR/<shape> (default build/bench-models)\n"
@@ -132,8 +135,13 @@ struct MatmulWeights {
   double per_logit_row = 0.0;
 };
 
-MatmulWeights matmul_weights(const ModelWeights& w) {
-  auto size = [](const Linear& l) { return l ? static_cast<double>(l.out() * l.in()) : 0.0; };
+// `bytes`: in the weights' own formats instead of values.
+MatmulWeights matmul_weights(const ModelWeights& w, bool bytes = false) {
+  auto size = [bytes](const Linear& l) {
+    if (!l) return 0.0;
+    const std::int64_t n = l.out() * l.in();
+    return static_cast<double>(bytes ? weight_bytes(l.weight->view.format, n) : n);
+  };
   MatmulWeights m;
   for (const LayerWeights& L : w.layers) {
     for (const Linear* l : {&L.q, &L.k, &L.v, &L.o, &L.up, &L.down, &L.gate}) {
@@ -246,17 +254,28 @@ std::string run_name(const Row& r, std::int64_t steps) {
 // Every run of one shape on every thread count.
 void run_shape(const std::string& name, const std::string& dir, const Options& opt,
                const Sizes& sizes, std::vector<Row>& rows, ShapeReport& report) {
-  const ModelConfig config = bench::config_for(name);
+  // "tinyllama-1.1b:q4_0": the shape's directory, written as a GGUF file in that format.
+  const std::size_t colon = name.find(':');
+  const std::string shape = name.substr(0, colon);
+  const std::string format = colon == std::string::npos ? "" : name.substr(colon + 1);
+  const ModelConfig config = bench::config_for(shape);
   report.name = name;
   report.arch = arch_name(config.arch);
   report.params = static_cast<double>(config.n_params());
   set_num_threads(0);  // creation: every core
   report.created = bench::ensure_model("bench-forward", dir, config, &report.create_seconds);
+  const std::string path = format.empty() ? dir : dir + "-" + format + ".gguf";
+  if (!format.empty() && !fs::exists(path)) {
+    std::fprintf(stderr, "bench-forward: writing %s\n", path.c_str());
+    GgufExportOptions options;
+    options.format = options.embed_format = parse_export_format("--shapes", format);
+    write_model_gguf(Model(dir), path, options);
+  }
 
-  const Model model(dir);
+  const Model model(path);
   report.weight_bytes = static_cast<double>(model.weight_file_bytes());
-  const MatmulWeights matmul = matmul_weights(model.weights());
-  report.streamed_bytes = 2.0 * (matmul.per_token + matmul.per_logit_row);  // fp16
+  const MatmulWeights matmul = matmul_weights(model.weights(), true);
+  report.streamed_bytes = matmul.per_token + matmul.per_logit_row;
   std::vector<std::span<const std::uint8_t>> mapped;
   for (const MappedFile* file : model.mapped_files()) {
     mapped.emplace_back(file->data(), file->size());
@@ -510,7 +529,8 @@ int run(const Options& opt) {
   for (const std::string& name : opt.shapes) {
     ShapeReport report;
     report.rss_includes_earlier = !shapes.empty();
-    run_shape(name, (fs::path(models_dir) / name).string(), opt, sizes, rows, report);
+    run_shape(name, (fs::path(models_dir) / name.substr(0, name.find(':'))).string(), opt, sizes,
+              rows, report);
     shapes.push_back(report);
     measure_peaks();
   }

@@ -13,19 +13,6 @@
 #include "model/model.h"
 
 namespace pocket {
-namespace {
-
-WeightFormat parse_format(const std::string& flag, const std::string& text) {
-  if (text == "q8_0") return WeightFormat::kQ8_0;
-  if (text == "q4_0") return WeightFormat::kQ4_0;
-  if (text == "q4_k") return WeightFormat::kQ4_K;
-  if (text == "f16") return WeightFormat::kF16;
-  if (text == "f32") return WeightFormat::kF32;
-  throw Error(flag, "'" + text + "' is not one of q8_0, q4_0, q4_k, f16, f32");
-}
-
-}  // namespace
-
 int cmd_quantize(int argc, char** argv) {
   std::string in, out, type = "q8_0", keep;
   std::int64_t threads = 0;
@@ -47,8 +34,8 @@ int cmd_quantize(int argc, char** argv) {
   if (!args.parse(argc, argv)) return 0;
   apply_threads(threads);
   GgufExportOptions options;
-  options.format = parse_format("--type", type);
-  options.embed_format = keep.empty() ? options.format : parse_format("--keep", keep);
+  options.format = parse_export_format("--type", type);
+  options.embed_format = keep.empty() ? options.format : parse_export_format("--keep", keep);
 
   const Model model(in);
   const bool terminal = ::isatty(STDERR_FILENO) != 0;

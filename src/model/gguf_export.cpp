@@ -1,5 +1,6 @@
 #include "model/gguf_export.h"
 
+#include <cctype>
 #include <filesystem>
 #include <vector>
 
@@ -50,6 +51,16 @@ struct Job {
 };
 
 }  // namespace
+
+WeightFormat parse_export_format(const std::string& flag, const std::string& text) {
+  for (WeightFormat f : {WeightFormat::kQ8_0, WeightFormat::kQ4_0, WeightFormat::kQ4_K,
+                         WeightFormat::kF16, WeightFormat::kF32}) {
+    std::string name = weight_format_name(f);  // "Q4_K"
+    for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (text == name) return f;
+  }
+  throw Error(flag, "'" + text + "' is not one of q8_0, q4_0, q4_k, f16, f32");
+}
 
 GgmlType ggml_type_of(WeightFormat format) {
   switch (format) {

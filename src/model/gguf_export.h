@@ -33,6 +33,10 @@ struct GgufExportReport {
 GgufExportReport write_model_gguf(const Model& model, const std::string& path,
                                   const GgufExportOptions& options);
 
+// The format a `--type`-style name asks write_model_gguf for: q8_0, q4_0, q4_k, f16 or f32;
+// anything else is a pocket::Error naming `flag`.
+WeightFormat parse_export_format(const std::string& flag, const std::string& text);
+
 // The GGUF type of a weight format (F32, F16, Q8_0, ...).
 GgmlType ggml_type_of(WeightFormat format);
 
