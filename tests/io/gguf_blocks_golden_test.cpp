@@ -11,6 +11,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -84,6 +85,12 @@ std::uint32_t bits_of(float f) {
   return b;
 }
 
+std::string hex_of(std::uint32_t b) {
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "0x%08x", static_cast<unsigned>(b));
+  return buf;
+}
+
 float float_of(std::uint32_t b) {
   float f;
   std::memcpy(&f, &b, 4);
@@ -141,9 +148,8 @@ TEST_CASE("gguf golden blocks: pocket decodes make_gguf_blocks.py's tensors bit 
       const std::uint32_t e = golden.expected[offset + k];
       if (bits_of(got[k]) != e) {
         if (mismatches < 5) {
-          MESSAGE("element " << k << ": pocket " << got[k] << " (0x" << std::hex << bits_of(got[k])
-                             << "), reference " << float_of(e) << " (0x" << e << std::dec
-                             << ")");
+          MESSAGE("element " << k << ": pocket " << got[k] << " (" << hex_of(bits_of(got[k]))
+                             << "), reference " << float_of(e) << " (" << hex_of(e) << ")");
         }
         ++mismatches;
       }
