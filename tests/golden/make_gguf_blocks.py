@@ -42,6 +42,7 @@ Regenerate:  python3 tests/golden/make_gguf_blocks.py
 
 import hashlib
 import json
+import math
 import os
 import random
 import struct
@@ -132,24 +133,15 @@ def round_f32(x, negative_zero=False):
     return sign | bits
 
 
-def f32_of_bits(bits):
-    return f32_bits_value(bits)
-
-
 def fmul(a, b):
     """fp32 product of two fp32 values (exact Fractions in, exact Fraction of the rounded out)."""
-    return f32_of_bits(round_f32(a * b))
-
-
-def fsub(a, b):
-    return f32_of_bits(round_f32(a - b))
+    return f32_bits_value(round_f32(a * b))
 
 
 # --- deterministic contents ----------------------------------------------------------------
 
 def f16_bits_near(rng, lo, hi, negative_ok):
     """fp16 bits of a value of magnitude in [lo, hi) (log-uniform), random sign if allowed."""
-    import math
     while True:
         mag = math.exp(rng.uniform(math.log(lo), math.log(hi)))
         h = struct.unpack("<H", struct.pack("<e", mag))[0]
