@@ -6,6 +6,7 @@
 #   make test SANITIZE=address,undefined    the tests under ASan + UBSan
 #   make test SIMD=scalar the tests with every SIMD path switched off (the portable fallback)
 #   make bench-smoke      the benchmarks at tiny sizes (a check that they run, not a measurement)
+#   make bench-ppl        perplexity of stories260K quantized to f16/q8_0/q4_0/q4_k (needs ../shared)
 #   make fuzz             the GGUF reader under libFuzzer for FUZZ_SECONDS (needs clang++)
 #   make deps             install what the build needs (apt on Debian/Ubuntu, pkg on Termux)
 #   make demo             installs, builds bin/pocket, tunes a tiny model on a held-out task (pocket tune)
@@ -164,7 +165,7 @@ SIDE_LIB := $(BUILD)/libpocket-side.a
 # Keep the benchmarks' objects: as intermediates of a pattern rule make would delete them.
 .SECONDARY:
 
-.PHONY: all test test-arm test-all bench-smoke fuzz deps demo clean help
+.PHONY: all test test-arm test-all bench-smoke bench-ppl fuzz deps demo clean help
 all: $(BIN)/pocket $(BIN)/pocket-tests $(addprefix $(BIN)/,$(BENCHES))
 
 $(BUILD)/obj/%.o: %.cpp $(HEADER_LINKS)
@@ -239,6 +240,10 @@ bench-smoke: $(addprefix $(BIN)/,$(BENCHES))
 	$(BIN)/bench-kernels --smoke
 	$(BIN)/bench-forward --smoke
 	$(BIN)/bench-step --smoke
+
+# bench/quant_perplexity.sh --tinyllama adds a random TinyLlama-1.1B (minutes, ~4.5 GB of temp files).
+bench-ppl: $(BIN)/pocket
+	bench/quant_perplexity.sh --pocket $(BIN)/pocket
 
 # The GGUF reader under libFuzzer with ASan + UBSan (clang++ only: g++ has no libFuzzer). The
 # corpus lives in build/fuzz/; it is seeded with the first 16 KiB (the header) of the GGUF files
