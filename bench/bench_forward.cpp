@@ -269,6 +269,7 @@ void run_shape(const std::string& name, const std::string& dir, const Options& o
     std::fprintf(stderr, "bench-forward: writing %s\n", path.c_str());
     GgufExportOptions options;
     options.format = options.embed_format = parse_export_format("--shapes", format);
+    options.tokenizer = false;  // random weights, no vocabulary
     write_model_gguf(Model(dir), path, options);
   }
 

@@ -34,9 +34,11 @@ using gemm_detail::QuantBlock32;
 
 std::int64_t round_up(std::int64_t v, std::int64_t to) { return (v + to - 1) / to * to; }
 
-// X rows quantized per block and stream: about 256 KiB of quantized X in all, at least 16 rows
-// (a decode step's M ≤ 16 is one block, so W is streamed once), a multiple of mr.
-constexpr std::int64_t kXBlockBytes = 256 * 1024;
+// X rows quantized per block and stream: up to 4 MiB of quantized X in all, at least 16 rows
+// (a decode step's M ≤ 16 is one block, so W is streamed once), a multiple of mr. A block this
+// large lives in L3, not L2, but each X byte it holds is used nr times per load, and a prefill of
+// up to ~600 tokens is one block, so each W panel is unpacked once per call.
+constexpr std::int64_t kXBlockBytes = 4 * 1024 * 1024;
 
 struct QuantLayout {
   std::int64_t n_blocks;     // K / 32
@@ -221,6 +223,8 @@ void gemm_quant(ThreadPool& pool, std::int64_t M, const WeightView& w, int n_str
       (n_units + std::min(n_units, want_tasks) - 1) / std::min(n_units, want_tasks);
   const std::int64_t n_tasks = (n_units + per_task - 1) / per_task;
 
+  const GemmQuantActivations quantize =
+      kernel.quantize != nullptr ? kernel.quantize : &quantize_activations;
   const std::uint64_t call = ++g_calls;
   pool.run(n_tasks, [&](std::int64_t task, int worker) {
     auto* scratch = static_cast<std::uint8_t*>(pool.scratch(worker));
@@ -256,7 +260,7 @@ void gemm_quant(ThreadPool& pool, std::int64_t M, const WeightView& w, int n_str
       for (int s = 0; s < n_streams && !have_x; ++s) {
         for (std::int64_t r = 0; r < rows; ++r) {
           const XBlock& x = xb[s];
-          quantize_activations(streams[s].x + (m0 + r) * ldx, K, x.q + r * x.q_stride,
+          quantize(streams[s].x + (m0 + r) * ldx, K, x.q + r * x.q_stride,
                                x.d + r * x.n_blocks, x.sum16 + r * 2 * x.n_blocks);
         }
       }

@@ -99,10 +99,14 @@ inline constexpr int kGemmQuantSmallM = 4, kGemmQuantRowsNr = 16;
 
 constexpr unsigned format_bit(WeightFormat f) { return 1u << static_cast<unsigned>(f); }
 
+// quantize_activations' signature: a variant's own (vectorized, the same bits) or the portable one.
+using GemmQuantActivations = void (*)(const float* x, std::int64_t K, std::int8_t* q, float* d,
+                                      std::int32_t* sum16);
+
 // One micro-kernel variant: its kernel set (a name of kKernelSets), a CPU feature it needs on top
 // of that set ("avx512vnni", "asimddp"; "" for none), its tile, optionally its own packer (null:
-// the portable one), and optionally a small-M kernel for the formats in rows_formats (bits of
-// format_bit). The tile and the path change no bit.
+// the portable one), a small-M kernel for the formats in rows_formats (bits of format_bit) and
+// its own activation quantizer. The tile and the path change no bit.
 struct GemmQuantKernel {
   const char* name;
   const char* isa;
@@ -112,6 +116,7 @@ struct GemmQuantKernel {
   GemmQuantPack pack = nullptr;
   GemmQuantRows rows = nullptr;
   unsigned rows_formats = 0;
+  GemmQuantActivations quantize = nullptr;  // null: quantize_activations
 };
 
 inline constexpr int kGemmQuantMaxMr = 8;

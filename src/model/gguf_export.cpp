@@ -88,7 +88,7 @@ GgufExportReport write_model_gguf(const Model& model, const std::string& path,
   if (model.gguf() != nullptr) {
     copy_tokenizer_keys(*model.gguf(), meta);
   } else {
-    add_tokenizer_keys(model.path(), c, meta);
+    if (options.tokenizer) add_tokenizer_keys(model.path(), c, meta);
   }
 
   // llama's q/k go to ggml's order unless the source is in it already (a GGUF llama file).

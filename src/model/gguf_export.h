@@ -18,6 +18,9 @@ namespace pocket {
 struct GgufExportOptions {
   WeightFormat format = WeightFormat::kQ8_0;       // the projections
   WeightFormat embed_format = WeightFormat::kQ8_0; // token embeddings and an untied head
+  // Write a directory's tokenizer into the file (an error where it has none). Off: a file with
+  // no tokenizer.ggml.* keys, which pocket runs on token ids only (the benchmarks' random models).
+  bool tokenizer = true;
   // Called after each tensor: (tensors done, tensors in all, bytes written so far).
   std::function<void(std::size_t, std::size_t, std::uint64_t)> progress;
 };

@@ -164,7 +164,7 @@ TEST_CASE("quantize_activations: d = amax/127, q = round(x/d), sums per 16") {
   CHECK(s[3] == 0);
 }
 
-TEST_CASE("quantize_activations rounds half away from zero as std::round, halves included") {
+TEST_CASE("quantize_activations (and each variant's own) rounds half away from zero, halves included") {
   // Blocks whose amax is 127 make d = 1 and x/d = x·1: the values land exactly on k + 0.5.
   std::vector<float> x(32 * 64);
   std::mt19937 rng(11);
@@ -182,6 +182,19 @@ TEST_CASE("quantize_activations rounds half away from zero as std::round, halves
     const float id = 1.0f / d[i / 32];
     INFO("x=" << x[i]);
     REQUIRE(q[i] == static_cast<std::int8_t>(std::round(x[i] * id)));
+  }
+  // Each variant's own quantizer gives the same bytes, scales and sums.
+  for (const GemmQuantKernel* kernel : gemm_quant_kernels()) {
+    if (kernel->quantize == nullptr) continue;
+    std::vector<std::int8_t> q2(q.size());
+    std::vector<float> d2(d.size());
+    std::vector<std::int32_t> s2(s.size());
+    kernel->quantize(x.data(), static_cast<std::int64_t>(x.size()), q2.data(), d2.data(),
+                     s2.data());
+    INFO(kernel->name);
+    REQUIRE(q2 == q);
+    REQUIRE(std::memcmp(d2.data(), d.data(), d.size() * sizeof(float)) == 0);
+    REQUIRE(s2 == s);
   }
 }
 

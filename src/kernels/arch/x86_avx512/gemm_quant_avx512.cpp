@@ -46,7 +46,8 @@ constexpr GemmQuantKernel kBw{"avx512bw",
                               &ukernel_quant_any<DotBw>,
                               &pack_quant_panel,
                               &rows_quant_any<DotBw>,
-                              kRowsFormats};
+                              kRowsFormats,
+                              &quantize_activations_avx512};
 
 }  // namespace
 

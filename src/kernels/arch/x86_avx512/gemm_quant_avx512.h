@@ -209,6 +209,29 @@ inline bool pack_quant_panel(const WeightView& w, std::int64_t n0, int n,
   return true;
 }
 
+// quantize_activations with the same fp32 operations, 32 values at a time: amax by max (exact,
+// any order), d = amax/127, q = x·(1/d) rounded half away from zero as trunc + a correction.
+inline void quantize_activations_avx512(const float* x, std::int64_t K, std::int8_t* q, float* d,
+                                        std::int32_t* sum16) {
+  const __m512 sign = _mm512_set1_ps(-0.0f), one = _mm512_set1_ps(1.0f), half = _mm512_set1_ps(0.5f);
+  for (std::int64_t b = 0; b < K / 32; ++b) {
+    const __m512 v[2] = {_mm512_loadu_ps(x + 32 * b), _mm512_loadu_ps(x + 32 * b + 16)};
+    const float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(v[0]), _mm512_abs_ps(v[1])));
+    const float db = amax / 127.0f;
+    const __m512 id = _mm512_set1_ps(db != 0.0f ? 1.0f / db : 0.0f);
+    d[b] = db;
+    for (int h = 0; h < 2; ++h) {
+      const __m512 y = _mm512_mul_ps(v[h], id);
+      __m512 t = _mm512_roundscale_ps(y, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+      const __mmask16 up = _mm512_cmp_ps_mask(_mm512_abs_ps(_mm512_sub_ps(y, t)), half, _CMP_GE_OQ);
+      t = _mm512_mask_add_ps(t, up, t, _mm512_or_ps(_mm512_and_ps(y, sign), one));
+      const __m512i qi = _mm512_cvttps_epi32(t);
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(q + 32 * b + 16 * h), _mm512_cvtepi32_epi8(qi));
+      sum16[2 * b + h] = _mm512_reduce_add_epi32(qi);
+    }
+  }
+}
+
 template <class Dot, WeightFormat F>
 void ukernel_quant_rows(const QuantPanel& w, const QuantRows& x, int m, float* acc) {
   switch (m) {

@@ -34,7 +34,8 @@ constexpr GemmQuantKernel kVnni{"avx512vnni",
                                 &ukernel_quant_any<DotVnni>,
                                 &pack_quant_panel,
                                 &rows_quant_any<DotVnni>,
-                                kRowsFormats};
+                                kRowsFormats,
+                              &quantize_activations_avx512};
 
 }  // namespace
 
