@@ -14,7 +14,7 @@
 
 namespace pocket {
 int cmd_quantize(int argc, char** argv) {
-  std::string in, out, type = "q8_0", keep;
+  std::string in, out, type = "q8_0", keep, tokenizer_from;
   std::int64_t threads = 0;
   Args args("pocket quantize IN OUT.gguf [--type q8_0|q4_0|q4_k|f16|f32] [--keep FORMAT]",
             "Writes the model IN (a Hugging Face directory, or a GGUF file) as the GGUF file OUT,\n"
@@ -30,12 +30,15 @@ int cmd_quantize(int argc, char** argv) {
   args.positional("OUT", &out, "the GGUF file to write");
   args.option("--type", &type, "format of the projections");
   args.option("--keep", &keep, "format of the embeddings and the head (q8_0, f16, ...)");
+  args.option("--tokenizer-from", &tokenizer_from,
+              "a GGUF file whose tokenizer (tokenizer.ggml.*) to write instead of IN's");
   args.option("--threads", &threads, "threads (0: every hardware thread)");
   if (!args.parse(argc, argv)) return 0;
   apply_threads(threads);
   GgufExportOptions options;
   options.format = parse_export_format("--type", type);
   options.embed_format = keep.empty() ? options.format : parse_export_format("--keep", keep);
+  options.tokenizer_from = tokenizer_from;
 
   const Model model(in);
   const bool terminal = ::isatty(STDERR_FILENO) != 0;

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "io/error.h"
+#include "io/gguf.h"
 #include "io/gguf_config.h"
 #include "io/gguf_writer.h"
 #include "io/tokenizer_gguf_keys.h"
@@ -85,10 +86,20 @@ GgufExportReport write_model_gguf(const Model& model, const std::string& path,
   meta.add_string("general.name", std::filesystem::path(model.path()).stem().string());
   meta.add_u32("general.file_type", file_type(options.format));
   meta.add_u32("general.quantization_version", 2);
-  if (model.gguf() != nullptr) {
+  if (!options.tokenizer_from.empty()) {
+    const GgufFile vocab(options.tokenizer_from);
+    const GgufValue* tokens = vocab.find("tokenizer.ggml.tokens");
+    if (tokens == nullptr || tokens->type() != GgufType::kArray ||
+        static_cast<std::int64_t>(tokens->size()) != c.vocab_size) {
+      throw Error(options.tokenizer_from,
+                  "its tokenizer.ggml.tokens are not the model's " + std::to_string(c.vocab_size) +
+                      " tokens");
+    }
+    copy_tokenizer_keys(vocab, meta);
+  } else if (model.gguf() != nullptr) {
     copy_tokenizer_keys(*model.gguf(), meta);
-  } else {
-    if (options.tokenizer) add_tokenizer_keys(model.path(), c, meta);
+  } else if (options.tokenizer) {
+    add_tokenizer_keys(model.path(), c, meta);
   }
 
   // llama's q/k go to ggml's order unless the source is in it already (a GGUF llama file).

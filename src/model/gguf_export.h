@@ -21,6 +21,9 @@ struct GgufExportOptions {
   // Write a directory's tokenizer into the file (an error where it has none). Off: a file with
   // no tokenizer.ggml.* keys, which pocket runs on token ids only (the benchmarks' random models).
   bool tokenizer = true;
+  // A GGUF file whose tokenizer.ggml.* keys to write instead (its vocabulary must be the
+  // model's size): for a directory without tokenizer files. Empty: the model's own.
+  std::string tokenizer_from;
   // Called after each tensor: (tensors done, tensors in all, bytes written so far).
   std::function<void(std::size_t, std::size_t, std::uint64_t)> progress;
 };
