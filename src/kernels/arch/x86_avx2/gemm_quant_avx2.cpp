@@ -13,9 +13,10 @@
 //         widen once.
 //   Q6_K: q ≤ 63, a pair ≤ 16002, so two steps sum in int16 (≤ 32004) before widening.
 // Integer sums are exact in any order, so none of this changes a bit.
+// Its own panel packer for Q8_0, Q4_0 and Q4_K (an 8×8 dword transpose per 8 rows and block).
 #include "kernels/gemm_quant.h"
 
-#if !defined(POCKET_FORCE_SCALAR) && defined(__AVX2__)
+#if !defined(POCKET_FORCE_SCALAR) && defined(__AVX2__) && defined(__F16C__)
 #include <immintrin.h>
 
 #include <cstring>
@@ -38,7 +39,7 @@ inline __m256i bcast_x4(const std::int8_t* p) {
 template <WeightFormat F, int M, int G>
 inline void dot_steps(const std::uint8_t* wq, const std::int8_t* const* xb, int t0,
                       __m256i (&idot)[M][kV]) {
-  __m256i pairs[M][kV];
+  __m256i pairs[M][kV] = {};  // the first add of zero folds away
   for (int t = t0; t < t0 + G; ++t) {
     __m256i wv[kV], wabs[kV];
     for (int v = 0; v < kV; ++v) {
@@ -50,7 +51,7 @@ inline void dot_steps(const std::uint8_t* wq, const std::int8_t* const* xb, int 
       for (int v = 0; v < kV; ++v) {
         const __m256i xs = F == WeightFormat::kQ8_0 ? _mm256_sign_epi8(xv, wv[v]) : xv;
         const __m256i p = _mm256_maddubs_epi16(wabs[v], xs);
-        pairs[i][v] = t == t0 ? p : _mm256_add_epi16(pairs[i][v], p);
+        pairs[i][v] = _mm256_add_epi16(pairs[i][v], p);
       }
     }
   }
@@ -160,8 +161,99 @@ void ukernel_quant_avx2(WeightFormat format, const QuantPanel& w, const QuantRow
   }
 }
 
+// 8 rows of 8 dwords (one 32-value block each) → out[t]: lane j = row j's dword t. Two unpack
+// levels transpose each 128-bit lane's 4×4 dwords (rows 0-3 and 4-7, dwords t and t + 4 side by
+// side), and the lane permutes put rows 0-3 and 4-7 of one dword together.
+inline void transpose_8x8(const __m256i* rows, __m256i* out) {
+  __m256i a[8], c[8];
+  for (int p = 0; p < 4; ++p) {
+    a[2 * p] = _mm256_unpacklo_epi32(rows[2 * p], rows[2 * p + 1]);
+    a[2 * p + 1] = _mm256_unpackhi_epi32(rows[2 * p], rows[2 * p + 1]);
+  }
+  for (int g = 0; g < 2; ++g) {  // rows 0-3 (a0..a3) and 4-7 (a4..a7)
+    c[4 * g + 0] = _mm256_unpacklo_epi64(a[4 * g + 0], a[4 * g + 2]);
+    c[4 * g + 1] = _mm256_unpackhi_epi64(a[4 * g + 0], a[4 * g + 2]);
+    c[4 * g + 2] = _mm256_unpacklo_epi64(a[4 * g + 1], a[4 * g + 3]);
+    c[4 * g + 3] = _mm256_unpackhi_epi64(a[4 * g + 1], a[4 * g + 3]);
+  }
+  for (int e = 0; e < 4; ++e) {
+    out[e] = _mm256_permute2x128_si256(c[e], c[4 + e], 0x20);
+    out[4 + e] = _mm256_permute2x128_si256(c[e], c[4 + e], 0x31);
+  }
+}
+
+inline float f16_bits_to_f32(const std::uint8_t* p) {
+  std::uint16_t h;
+  std::memcpy(&h, p, 2);
+  return _cvtsh_ss(h);
+}
+
+// The panel packer for Q8_0, Q4_0 and Q4_K (Q6_K: the portable one): each block of 8 rows decoded
+// to bytes in registers (Q4: nibbles split) and transposed, the scales beside.
+bool pack_quant_panel_avx2(const WeightView& w, std::int64_t n0, int n, const QuantPanelOut& out) {
+  const WeightFormat f = w.format;
+  if (f != WeightFormat::kQ8_0 && f != WeightFormat::kQ4_0 && f != WeightFormat::kQ4_K) {
+    return false;
+  }
+  const std::int64_t n_blocks = w.cols / 32;
+  const std::int64_t row_bytes = weight_bytes(f, w.stride);
+  const auto* base = static_cast<const std::uint8_t*>(w.data) + n0 * row_bytes;
+  const __m128i low4 = _mm_set1_epi8(0x0F);
+  for (std::int64_t b = 0; b < n_blocks; ++b) {
+    for (int v = 0; v < kV; ++v) {
+      __m256i rows[8];
+      for (int r = 0; r < 8; ++r) {
+        const int j = 8 * v + r;
+        float scale = 0.0f, min = 0.0f;
+        if (j >= n) {
+          rows[r] = _mm256_setzero_si256();
+        } else if (f == WeightFormat::kQ8_0) {
+          const std::uint8_t* blk = base + j * row_bytes + b * 34;
+          rows[r] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 2));
+          scale = f16_bits_to_f32(blk);
+        } else if (f == WeightFormat::kQ4_0) {
+          const std::uint8_t* blk = base + j * row_bytes + b * 18;
+          const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 2));
+          rows[r] =
+              _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(q, 4), low4), _mm_and_si128(q, low4));
+          scale = f16_bits_to_f32(blk);
+        } else {
+          // Q4_K: super-block b/8; sub-block `sub` is the low (even) or high (odd) nibbles of the
+          // 32 bytes qs[32·(sub/2) ..], its 6-bit scale and min as ggml's get_scale_min_k4.
+          const std::uint8_t* blk = base + j * row_bytes + (b / 8) * 144;
+          const int sub = static_cast<int>(b % 8);
+          const __m256i q =
+              _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 16 + 32 * (sub / 2)));
+          rows[r] =
+              _mm256_and_si256(sub % 2 == 0 ? q : _mm256_srli_epi16(q, 4), _mm256_set1_epi8(0x0F));
+          const std::uint8_t* s = blk + 4;
+          int sc, m;
+          if (sub < 4) {
+            sc = s[sub] & 63;
+            m = s[sub + 4] & 63;
+          } else {
+            sc = (s[sub + 4] & 0xF) | ((s[sub - 4] >> 6) << 4);
+            m = (s[sub + 4] >> 4) | ((s[sub] >> 6) << 4);
+          }
+          scale = f16_bits_to_f32(blk) * static_cast<float>(sc);
+          min = f16_bits_to_f32(blk + 2) * static_cast<float>(m);
+        }
+        out.scale[b * kNr + j] = scale;
+        out.min[b * kNr + j] = min;
+      }
+      __m256i t[8];
+      transpose_8x8(rows, t);
+      for (int s = 0; s < 8; ++s) {
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(out.q + (b * 8 + s) * kNr * 4 + 32 * v),
+                            t[s]);
+      }
+    }
+  }
+  return true;
+}
+
 constexpr GemmQuantKernel kVariants[] = {
-    {"avx2", "avx2", "", kMr, kNr, &ukernel_quant_avx2},
+    {"avx2", "avx2", "", kMr, kNr, &ukernel_quant_avx2, &pack_quant_panel_avx2},
 };
 
 }  // namespace
