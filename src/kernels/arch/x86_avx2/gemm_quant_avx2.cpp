@@ -39,7 +39,7 @@ inline __m256i bcast_x4(const std::int8_t* p) {
 template <WeightFormat F, int M, int G>
 inline void dot_steps(const std::uint8_t* wq, const std::int8_t* const* xb, int t0,
                       __m256i (&idot)[M][kV]) {
-  __m256i pairs[M][kV] = {};  // the first add of zero folds away
+  __m256i pairs[M][kV];
   for (int t = t0; t < t0 + G; ++t) {
     __m256i wv[kV], wabs[kV];
     for (int v = 0; v < kV; ++v) {
@@ -51,7 +51,7 @@ inline void dot_steps(const std::uint8_t* wq, const std::int8_t* const* xb, int 
       for (int v = 0; v < kV; ++v) {
         const __m256i xs = F == WeightFormat::kQ8_0 ? _mm256_sign_epi8(xv, wv[v]) : xv;
         const __m256i p = _mm256_maddubs_epi16(wabs[v], xs);
-        pairs[i][v] = _mm256_add_epi16(pairs[i][v], p);
+        pairs[i][v] = t == t0 ? p : _mm256_add_epi16(pairs[i][v], p);
       }
     }
   }
