@@ -91,6 +91,12 @@ endif
 ifneq ($(filter x86_64%,$(shell $(CXX) -dumpmachine)),)
   $(BUILD)/obj/src/kernels/arch/x86_avx512/gemm_quant_vnni.o: CXXFLAGS += -mavx512vnni
 endif
+# Likewise the NEON dot-product integer GEMM kernel, built for ARMv8.2 + dot product on any aarch64
+# target (GCC declares sdot by element for armv8.2-a+dotprod, not armv8-a+dotprod; the file uses
+# nothing else of the target), used only where the CPU reports asimddp (gemm_quant_dotprod.cpp).
+ifneq ($(filter aarch64%,$(shell $(CXX) -dumpmachine)),)
+  $(BUILD)/obj/src/kernels/arch/neon/gemm_quant_dotprod.o: CXXFLAGS += -march=armv8.2-a+dotprod
+endif
 
 # A cross compiler does not search the host's /usr/include; give it the header-only libraries
 # (xsimd, doctest, nlohmann-json) through a folder of links, and nothing else of the host.

@@ -7,6 +7,11 @@
 #include <random>
 #include <vector>
 
+#if defined(__aarch64__) && defined(__linux__)
+#include <asm/hwcap.h>
+#include <sys/auxv.h>
+#endif
+
 #include "kernels/quant_blocks.h"
 #include "kernels/thread_pool.h"
 #include "test_util.h"
@@ -231,31 +236,49 @@ TEST_CASE("gemm_quant_ref is within the Q8 activation rounding of exact math ove
   }
 }
 
-TEST_CASE(
-    "every integer GEMM kernel equals gemm_quant_ref bit for bit (bias, accumulate, strides)") {
+namespace {
+
+// Kernel `kernel` against gemm_quant_ref on every format, tile remainders, bias, accumulation and
+// strides.
+void expect_same_as_ref(const GemmQuantKernel& kernel) {
   ThreadPool pool(1);
-  for (const GemmQuantKernel* kernel : gemm_quant_kernels()) {
-    for (WeightFormat f : kFormats) {
-      for (std::int64_t M : {1, 2, 3, 4, 5, 16, 17, 64, 130}) {
-        const std::int64_t K =
-            M % 2 ? 3 * k_unit(f) : (f == WeightFormat::kQ8_0 ? 32 : 2 * k_unit(f));
-        const std::int64_t N = M < 20 ? 37 : 19;
-        for (bool pad : {false, true}) {
-          Problem p(f, M, N, K, static_cast<std::uint32_t>(M * 7 + pad), pad);
-          const bool accumulate = pad;
-          const float* bias = M % 2 ? p.bias.data() : nullptr;
-          std::vector<float> want(p.y0), got(p.y0);
-          gemm_quant_ref(M, p.view(), {p.x.data(), want.data(), bias}, p.ldx, p.ldy, accumulate);
-          const GemmStream stream{p.x.data(), got.data(), bias};
-          gemm_quant(pool, M, p.view(), 1, &stream, p.ldx, p.ldy, accumulate, kernel);
-          INFO(kernel->name << " " << weight_format_name(f) << " M=" << M << " K=" << K
-                            << " pad=" << pad);
-          REQUIRE(same_bits(got, want));
-        }
+  for (WeightFormat f : kFormats) {
+    for (std::int64_t M : {1, 2, 3, 4, 5, 16, 17, 64, 130}) {
+      const std::int64_t K =
+          M % 2 ? 3 * k_unit(f) : (f == WeightFormat::kQ8_0 ? 32 : 2 * k_unit(f));
+      const std::int64_t N = M < 20 ? 37 : 19;
+      for (bool pad : {false, true}) {
+        Problem p(f, M, N, K, static_cast<std::uint32_t>(M * 7 + pad), pad);
+        const bool accumulate = pad;
+        const float* bias = M % 2 ? p.bias.data() : nullptr;
+        std::vector<float> want(p.y0), got(p.y0);
+        gemm_quant_ref(M, p.view(), {p.x.data(), want.data(), bias}, p.ldx, p.ldy, accumulate);
+        const GemmStream stream{p.x.data(), got.data(), bias};
+        gemm_quant(pool, M, p.view(), 1, &stream, p.ldx, p.ldy, accumulate, &kernel);
+        INFO(kernel.name << " " << weight_format_name(f) << " M=" << M << " K=" << K
+                         << " pad=" << pad);
+        REQUIRE(same_bits(got, want));
       }
     }
   }
 }
+
+}  // namespace
+
+TEST_CASE(
+    "every integer GEMM kernel equals gemm_quant_ref bit for bit (bias, accumulate, strides)") {
+  for (const GemmQuantKernel* kernel : gemm_quant_kernels()) expect_same_as_ref(*kernel);
+}
+
+#if defined(__aarch64__) && defined(__linux__)
+// qemu-user (make test-arm) shows the host's /proc/cpuinfo, which has no asimddp, so
+// gemm_quant_kernels() leaves the sdot variant out there; the auxiliary vector's hwcaps are the
+// emulated CPU's own.
+TEST_CASE("every NEON integer GEMM kernel equals gemm_quant_ref where the hwcaps report asimddp") {
+  if ((getauxval(AT_HWCAP) & HWCAP_ASIMDDP) == 0) return;
+  for (const GemmQuantKernel& kernel : neon::gemm_quant_variants()) expect_same_as_ref(kernel);
+}
+#endif
 
 TEST_CASE("integer GEMM: 1, 2 and 3 threads give the same bits; streams are independent") {
   for (WeightFormat f : kFormats) {
