@@ -36,11 +36,34 @@ inline __m512i reduce_4x4(const __m512i* v) {
   return _mm512_add_epi32(_mm512_unpacklo_epi64(s01, s23), _mm512_unpackhi_epi64(s01, s23));
 }
 
-inline __m512i load4x128(const std::uint8_t* const* p, std::int64_t off) {
-  __m512i v = _mm512_castsi128_si512(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p[0] + off)));
-  v = _mm512_inserti32x4(v, _mm_loadu_si128(reinterpret_cast<const __m128i*>(p[1] + off)), 1);
-  v = _mm512_inserti32x4(v, _mm_loadu_si128(reinterpret_cast<const __m128i*>(p[2] + off)), 2);
-  return _mm512_inserti32x4(v, _mm_loadu_si128(reinterpret_cast<const __m128i*>(p[3] + off)), 3);
+// Where row 4g + k of the 16 is, at byte `off` of the rows. Strided: a full group of 16 rows, as
+// four group pointers and the row length (x86 addresses p + rb·k directly, so the 16 rows cost 6
+// registers, not 16 pointers the compiler spills). Clamped: fewer rows, the last repeated (its
+// outputs are dropped), so every load stays inside W.
+struct RowsStrided {
+  const std::uint8_t* group[4];
+  std::int64_t rb;
+  RowsStrided(const std::uint8_t* base, std::int64_t row_bytes, int) : rb(row_bytes) {
+    for (int g = 0; g < 4; ++g) group[g] = base + 4 * g * row_bytes;
+  }
+  const std::uint8_t* at(int g, int k, std::int64_t off) const { return group[g] + off + k * rb; }
+};
+struct RowsClamped {
+  const std::uint8_t* row[16];
+  RowsClamped(const std::uint8_t* base, std::int64_t row_bytes, int n) {
+    for (int j = 0; j < 16; ++j) row[j] = base + std::min(j, n - 1) * row_bytes;
+  }
+  const std::uint8_t* at(int g, int k, std::int64_t off) const { return row[4 * g + k] + off; }
+};
+
+// 16 bytes of each row of group g, one per 128-bit lane.
+template <class Rows>
+inline __m512i load4x128(const Rows& r, int g, std::int64_t off) {
+  auto at = [&](int k) { return reinterpret_cast<const __m128i*>(r.at(g, k, off)); };
+  __m512i v = _mm512_castsi128_si512(_mm_loadu_si128(at(0)));
+  v = _mm512_inserti32x4(v, _mm_loadu_si128(at(1)), 1);
+  v = _mm512_inserti32x4(v, _mm_loadu_si128(at(2)), 2);
+  return _mm512_inserti32x4(v, _mm_loadu_si128(at(3)), 3);
 }
 
 inline __m512i load2x256(const std::uint8_t* a, const std::uint8_t* b) {
@@ -56,17 +79,14 @@ inline __m512i load2x256(const std::uint8_t* a, const std::uint8_t* b) {
 #endif
 constexpr int kPrefetchBytes = POCKET_ROWS_PREFETCH;
 
-template <class Dot, WeightFormat F, int M>
+template <class Dot, WeightFormat F, int M, class Rows>
 void rows_quant(const WeightView& w, std::int64_t n0, int n, const QuantRows& x, float* acc_out) {
   static_assert(F == WeightFormat::kQ8_0 || F == WeightFormat::kQ4_0);
   constexpr int kBlockBytes = F == WeightFormat::kQ8_0 ? 34 : 18;
   // The integer each row's sum starts from per unit of the block's Σ x_q (as in ukernel_quant).
   constexpr int offset = F == WeightFormat::kQ8_0 ? Dot::q8_offset : -8;
   const std::int64_t row_bytes = weight_bytes(F, w.stride);
-  const auto* base = static_cast<const std::uint8_t*>(w.data) + n0 * row_bytes;
-  // Rows past n repeat the last one (their outputs are dropped): every load stays inside W.
-  const std::uint8_t* row[16];
-  for (int j = 0; j < 16; ++j) row[j] = base + std::min(j, n - 1) * row_bytes;
+  const Rows rows(static_cast<const std::uint8_t*>(w.data) + n0 * row_bytes, row_bytes, n);
   const __m512i low4 = _mm512_set1_epi8(0x0F);
 
   __m512 acc[M];
@@ -77,18 +97,18 @@ void rows_quant(const WeightView& w, std::int64_t n0, int n, const QuantRows& x,
     __m512i lo[4], hi[4], head[4];
 #pragma GCC unroll 4
     for (int g = 0; g < 4; ++g) {
-      const std::uint8_t* const* r = row + 4 * g;
       for (int k = 0; k < 4; ++k) {
-        _mm_prefetch(reinterpret_cast<const char*>(r[k] + off + kPrefetchBytes), _MM_HINT_T0);
+        _mm_prefetch(reinterpret_cast<const char*>(rows.at(g, k, off + kPrefetchBytes)),
+                     _MM_HINT_T0);
       }
-      head[g] = load4x128(r, off);  // each lane starts with its row's fp16 d
+      head[g] = load4x128(rows, g, off);  // each lane starts with its row's fp16 d
       if constexpr (F == WeightFormat::kQ4_0) {
-        const __m512i q = load4x128(r, off + 2);
+        const __m512i q = load4x128(rows, g, off + 2);
         lo[g] = _mm512_and_si512(q, low4);
         hi[g] = _mm512_and_si512(_mm512_srli_epi16(q, 4), low4);
       } else {
-        const __m512i ab = load2x256(r[0] + off + 2, r[1] + off + 2);
-        const __m512i cd = load2x256(r[2] + off + 2, r[3] + off + 2);
+        const __m512i ab = load2x256(rows.at(g, 0, off + 2), rows.at(g, 1, off + 2));
+        const __m512i cd = load2x256(rows.at(g, 2, off + 2), rows.at(g, 3, off + 2));
         lo[g] = Dot::template prepare_w<F>(_mm512_shuffle_i32x4(ab, cd, _MM_SHUFFLE(2, 0, 2, 0)));
         hi[g] = Dot::template prepare_w<F>(_mm512_shuffle_i32x4(ab, cd, _MM_SHUFFLE(3, 1, 3, 1)));
       }
@@ -126,26 +146,33 @@ void rows_quant(const WeightView& w, std::int64_t n0, int n, const QuantRows& x,
   }
 }
 
-template <class Dot, WeightFormat F>
+template <class Dot, WeightFormat F, class Rows>
 void rows_quant_m(const WeightView& w, std::int64_t n0, int n, const QuantRows& x, int m,
                   float* acc) {
   switch (m) {
     case 1:
-      return rows_quant<Dot, F, 1>(w, n0, n, x, acc);
+      return rows_quant<Dot, F, 1, Rows>(w, n0, n, x, acc);
     case 2:
-      return rows_quant<Dot, F, 2>(w, n0, n, x, acc);
+      return rows_quant<Dot, F, 2, Rows>(w, n0, n, x, acc);
     case 3:
-      return rows_quant<Dot, F, 3>(w, n0, n, x, acc);
+      return rows_quant<Dot, F, 3, Rows>(w, n0, n, x, acc);
     default:
-      return rows_quant<Dot, F, 4>(w, n0, n, x, acc);
+      return rows_quant<Dot, F, 4, Rows>(w, n0, n, x, acc);
   }
+}
+
+template <class Dot, WeightFormat F>
+void rows_quant_f(const WeightView& w, std::int64_t n0, int n, const QuantRows& x, int m,
+                  float* acc) {
+  if (n == 16) return rows_quant_m<Dot, F, RowsStrided>(w, n0, n, x, m, acc);
+  return rows_quant_m<Dot, F, RowsClamped>(w, n0, n, x, m, acc);
 }
 
 template <class Dot>
 void rows_quant_any(WeightFormat format, const WeightView& w, std::int64_t n0, int n,
                     const QuantRows& x, int m, float* acc) {
-  if (format == WeightFormat::kQ8_0) return rows_quant_m<Dot, WeightFormat::kQ8_0>(w, n0, n, x, m, acc);
-  return rows_quant_m<Dot, WeightFormat::kQ4_0>(w, n0, n, x, m, acc);
+  if (format == WeightFormat::kQ8_0) return rows_quant_f<Dot, WeightFormat::kQ8_0>(w, n0, n, x, m, acc);
+  return rows_quant_f<Dot, WeightFormat::kQ4_0>(w, n0, n, x, m, acc);
 }
 
 constexpr unsigned kRowsFormats =
