@@ -2,11 +2,13 @@
 // loops and threads, written once; the micro-kernels live in arch/<isa>/gemm_quant_<isa>.cpp.
 // See gemm_quant.h for the sum every path computes.
 //
-// Loop nest of one task (a range of nr-row W panels, i.e. a slice of Y's columns):
-//   for each block of X rows (≤ rows_per_block per stream; all rows at M ≤ 16):
-//     quantize those rows of every stream → scratch                          (L2)
-//     for each W panel of the task: unpack nr rows × K → bytes + scales      (L2)
-//       for each stream, each mr rows:  micro-kernel → acc tile → Y (+Y_old) (+bias)
+// Loop nest of one task (a range of units: nr-row W panels, or 16-row groups on the small-M path;
+// a slice of Y's columns):
+//   for each block of X rows (≤ rows_per_block per stream, up to 4 MiB; all rows at M ≤ 16):
+//     quantize those rows of every stream → scratch                          (L2/L3)
+//     small M:  for each 16-row group, each stream: in-place kernel → acc → Y (+Y_old) (+bias)
+//     else:     for each W panel of the task: unpack nr rows × K → bytes + scales      (L2)
+//                 for each stream, each mr rows: micro-kernel → acc tile → Y ...
 // No K blocking: a panel row holds all of K, so each output's blocks are summed in one chain.
 #include "kernels/gemm_quant.h"
 
