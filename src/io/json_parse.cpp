@@ -37,23 +37,6 @@ std::string json_error_text(const nlohmann::json::exception& e) {
   return what;
 }
 
-std::optional<std::int64_t> json_int_in(const nlohmann::json& value, std::int64_t min,
-                                        std::int64_t max) {
-  std::int64_t x = 0;
-  if (value.is_number_unsigned()) {
-    // Above INT64_MAX, get<std::int64_t>() would wrap to a negative number.
-    const auto u = value.get<std::uint64_t>();
-    if (u > static_cast<std::uint64_t>(max < 0 ? 0 : max)) return std::nullopt;
-    x = static_cast<std::int64_t>(u);
-  } else if (value.is_number_integer()) {
-    x = value.get<std::int64_t>();
-  } else {
-    return std::nullopt;
-  }
-  if (x < min || x > max) return std::nullopt;
-  return x;
-}
-
 std::int64_t json_int(const nlohmann::json& value, std::string_view name, std::int64_t min,
                       std::int64_t max, const std::string& where) {
   if (const auto x = json_int_in(value, min, max)) return *x;

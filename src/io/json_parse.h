@@ -40,9 +40,23 @@ Json parse_json(std::string_view text, const std::string& where,
 }
 
 // The value as an integer when it is a JSON integer in [min, max]; nullopt for anything else
-// (3.5, 1e30, "7", an integer outside the range).
-std::optional<std::int64_t> json_int_in(const nlohmann::json& value, std::int64_t min,
-                                        std::int64_t max);
+// (3.5, 1e30, "7", an integer outside the range). Json: nlohmann::json or ordered_json.
+template <class Json>
+std::optional<std::int64_t> json_int_in(const Json& value, std::int64_t min, std::int64_t max) {
+  std::int64_t x = 0;
+  if (value.is_number_unsigned()) {
+    // Above INT64_MAX, get<std::int64_t>() would wrap to a negative number.
+    const auto u = value.template get<std::uint64_t>();
+    if (max < 0 || u > static_cast<std::uint64_t>(max)) return std::nullopt;
+    x = static_cast<std::int64_t>(u);
+  } else if (value.is_number_integer()) {
+    x = value.template get<std::int64_t>();
+  } else {
+    return std::nullopt;
+  }
+  if (x < min || x > max) return std::nullopt;
+  return x;
+}
 
 // json_int_in, or pocket::Error(where, "field 'name' = <value> is not an integer in [min, max]").
 std::int64_t json_int(const nlohmann::json& value, std::string_view name, std::int64_t min,

@@ -140,14 +140,16 @@ RunLog::RunLog(const std::string& run_dir, std::int64_t last_step)
         continue;
       }
       const auto step_it = line.find("step");
-      if (step_it == line.end() || !step_it->is_number_integer()) {
+      const auto step = step_it == line.end()
+                            ? std::nullopt
+                            : json_int_in(*step_it, 0, std::numeric_limits<std::int64_t>::max());
+      if (!step) {
         kept += lines[i];  // start, resume and other events without a step
         continue;
       }
-      const auto step = step_it->get<std::int64_t>();
-      if (step > last_step) continue;
+      if (*step > last_step) continue;
       kept += lines[i];
-      load_point(line, step, train_, eval_);
+      load_point(line, *step, train_, eval_);
     }
     if (kept != *text) write_file_atomic(jsonl_path_, kept);
   }
