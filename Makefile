@@ -7,7 +7,7 @@
 #   make test SIMD=scalar the tests with every SIMD path switched off (the portable fallback)
 #   make bench-smoke      the benchmarks at tiny sizes (a check that they run, not a measurement)
 #   make bench-ppl        perplexity of stories260K quantized to f16/q8_0/q4_0/q4_k (needs ../shared)
-#   make fuzz             the GGUF reader under libFuzzer for FUZZ_SECONDS (needs clang++)
+#   make fuzz             GGUF, config.json, JSONL task readers under libFuzzer, FUZZ_SECONDS each (clang++)
 #   make deps             install what the build needs (apt on Debian/Ubuntu, pkg on Termux)
 #   make demo             installs, builds bin/pocket, tunes a tiny model on a held-out task (pocket tune)
 #
@@ -257,18 +257,32 @@ bench-ppl: $(BIN)/pocket
 FUZZ_CXX ?= clang++
 FUZZ_SECONDS ?= 30
 FUZZ_DIR := build/fuzz
+FUZZ_FLAGS := -std=c++20 -O1 -g -Isrc -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
 FUZZ_SRCS := tests/fuzz/gguf_fuzz.cpp src/io/gguf.cpp src/io/mapped_file.cpp
 $(FUZZ_DIR)/gguf-fuzz: $(FUZZ_SRCS) src/io/gguf.h src/io/mapped_file.h src/io/error.h
 	@mkdir -p $(dir $@)
-	$(FUZZ_CXX) -std=c++20 -O1 -g -Isrc -fsanitize=fuzzer,address,undefined \
-	  -fno-sanitize-recover=all $(FUZZ_SRCS) -o $@
+	$(FUZZ_CXX) $(FUZZ_FLAGS) $(FUZZ_SRCS) -o $@
+# config.json -> ModelConfig and JSONL task lines (issue 17), each from an empty corpus.
+CONFIG_FUZZ_SRCS := tests/fuzz/config_fuzz.cpp src/io/model_config.cpp src/io/json_parse.cpp
+$(FUZZ_DIR)/config-fuzz: $(CONFIG_FUZZ_SRCS) src/io/model_config.h src/io/json_parse.h src/io/error.h
+	@mkdir -p $(dir $@)
+	$(FUZZ_CXX) $(FUZZ_FLAGS) $(CONFIG_FUZZ_SRCS) -o $@
+TASK_FUZZ_SRCS := tests/fuzz/task_line_fuzz.cpp src/task/task.cpp src/io/jsonl.cpp \
+  src/io/json_parse.cpp
+$(FUZZ_DIR)/task-line-fuzz: $(TASK_FUZZ_SRCS) src/task/task.h src/io/jsonl.h src/io/json_parse.h \
+  src/io/tokenizer.h src/io/error.h
+	@mkdir -p $(dir $@)
+	$(FUZZ_CXX) $(FUZZ_FLAGS) $(TASK_FUZZ_SRCS) -o $@
 
-fuzz: $(FUZZ_DIR)/gguf-fuzz
-	@mkdir -p $(FUZZ_DIR)/gguf-corpus
+fuzz: $(FUZZ_DIR)/gguf-fuzz $(FUZZ_DIR)/config-fuzz $(FUZZ_DIR)/task-line-fuzz
+	@mkdir -p $(FUZZ_DIR)/gguf-corpus $(FUZZ_DIR)/config-corpus $(FUZZ_DIR)/task-line-corpus
 	for f in ../shared/models/*/*.gguf; do \
 	  [ -f "$$f" ] && head -c 16384 "$$f" > $(FUZZ_DIR)/gguf-corpus/seed-$$(basename "$$f"); \
 	done; true
 	$(FUZZ_DIR)/gguf-fuzz -max_total_time=$(FUZZ_SECONDS) -max_len=16384 $(FUZZ_DIR)/gguf-corpus
+	$(FUZZ_DIR)/config-fuzz -max_total_time=$(FUZZ_SECONDS) -max_len=4096 $(FUZZ_DIR)/config-corpus
+	$(FUZZ_DIR)/task-line-fuzz -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \
+	  $(FUZZ_DIR)/task-line-corpus
 
 deps:
 	scripts/deps.sh

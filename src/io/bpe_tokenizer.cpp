@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "io/error.h"
+#include "io/json_parse.h"
 #include "io/unicode_tables.h"
 #include "io/utf8.h"
 
@@ -27,20 +28,7 @@ std::string read_text_file(const std::string& path) {
   return buf.str();
 }
 
-// nlohmann's messages start with "[json.exception.parse_error.101] "; the rest says where.
-json parse_json(const std::string& path, const std::string& text) {
-  try {
-    return json::parse(text);
-  } catch (const json::exception& e) {
-    std::string what = e.what();
-    if (const auto close = what.find("] "); what.starts_with("[json.") && close != what.npos) {
-      what = what.substr(close + 2);
-    }
-    throw Error(path, "invalid JSON: " + what);
-  }
-}
-
-json read_json_file(const std::string& path) { return parse_json(path, read_text_file(path)); }
+json read_json_file(const std::string& path) { return parse_json(read_text_file(path), path); }
 
 std::string in_quotes(std::string_view s) { return "\"" + std::string(s) + "\""; }
 
@@ -51,15 +39,12 @@ std::unordered_map<std::string, std::int32_t> read_vocab(const json& j, const st
   vocab.reserve(j.size());
   owner.reserve(j.size());
   for (const auto& [token, value] : j.items()) {
-    if (!value.is_number_integer()) {
-      throw Error(where,
-                  "token " + in_quotes(token) + ": id " + value.dump() + " is not an integer");
+    const auto checked = json_int_in(value, 0, std::numeric_limits<std::int32_t>::max() - 1);
+    if (!checked) {
+      throw Error(where, "token " + in_quotes(token) + ": id " + value.dump() +
+                             (value.is_number_integer() ? " out of range" : " is not an integer"));
     }
-    const auto id = value.get<std::int64_t>();
-    if (id < 0 || id >= std::numeric_limits<std::int32_t>::max()) {
-      throw Error(where,
-                  "token " + in_quotes(token) + ": id " + std::to_string(id) + " out of range");
-    }
+    const std::int64_t id = *checked;
     const auto [it, fresh] = owner.emplace(static_cast<std::int32_t>(id), token);
     if (!fresh) {
       throw Error(where, "tokens " + in_quotes(it->second) + " and " + in_quotes(token) +
@@ -279,11 +264,13 @@ std::unique_ptr<BpeTokenizer> BpeTokenizer::parse_tokenizer_json(const std::stri
     const json& a = added[i];
     const std::string where = path + ": added_tokens[" + std::to_string(i) + "]";
     AddedToken token;
-    if (!a.is_object() || !a.contains("id") || !a["id"].is_number_integer() ||
-        a["id"].get<std::int64_t>() < 0 || !parse_added_token(a, where, token)) {
+    const auto id = a.is_object() && a.contains("id")
+                        ? json_int_in(a["id"], 0, std::numeric_limits<std::int32_t>::max())
+                        : std::nullopt;
+    if (!id || !parse_added_token(a, where, token)) {
       throw Error(where, "expected {\"id\": integer, \"content\": string, ...}, got " + a.dump());
     }
-    token.id = a["id"].get<std::int32_t>();
+    token.id = static_cast<std::int32_t>(*id);
     token.special = a.value("special", false);
     tok->add_token(token);
   }

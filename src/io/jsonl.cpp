@@ -3,6 +3,7 @@
 #include <fstream>
 
 #include "io/error.h"
+#include "io/json_parse.h"
 
 namespace pocket {
 
@@ -18,18 +19,7 @@ void read_jsonl(const std::string& path,
   for (std::int64_t line = 1; std::getline(in, text); ++line) {
     if (!text.empty() && text.back() == '\r') text.pop_back();
     if (text.find_first_not_of(" \t") == std::string::npos) continue;
-    nlohmann::json value;
-    try {
-      value = nlohmann::json::parse(text);
-    } catch (const nlohmann::json::exception& e) {
-      // nlohmann's messages start with "[json.exception.parse_error.101] "; the rest says where.
-      std::string what = e.what();
-      if (const auto close = what.find("] "); what.starts_with("[json.") && close != what.npos) {
-        what = what.substr(close + 2);
-      }
-      throw Error(jsonl_where(path, line), "invalid JSON: " + what);
-    }
-    visit(line, value);
+    visit(line, parse_json(text, jsonl_where(path, line)));
   }
   if (in.bad()) throw Error(path, "read failed");
 }

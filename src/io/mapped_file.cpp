@@ -39,7 +39,9 @@ int advice_flag(MapAdvice advice) {
 MappedFile::MappedFile(const std::string& path, MapMode mode) : path_(path), mode_(mode) {
   const bool writable = mode == MapMode::kReadWrite;
   const bool private_copy = mode == MapMode::kCopyOnWrite;
-  const int fd = ::open(path.c_str(), (writable ? O_RDWR : O_RDONLY) | O_CLOEXEC);
+  // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer, forever; the fstat
+  // below then refuses it (and devices, directories) before anything reads. Maps ignore the flag.
+  const int fd = ::open(path.c_str(), (writable ? O_RDWR : O_RDONLY) | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) throw Error(path, "cannot open: " + errno_text());
   struct stat st;
   if (::fstat(fd, &st) != 0) {

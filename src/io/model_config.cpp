@@ -1,11 +1,13 @@
 #include "io/model_config.h"
 
 #include <fstream>
+#include <limits>
 #include <sstream>
 
 #include <nlohmann/json.hpp>
 
 #include "io/error.h"
+#include "io/json_parse.h"
 
 namespace pocket {
 namespace {
@@ -54,26 +56,16 @@ class Fields {
     if (!has(key)) return fallback;
     const json& v = j_.at(key);
     const json& x = v.is_array() && !v.empty() ? v.front() : v;
-    if (!x.is_number_integer()) {
-      throw Error(where_, std::string("field '") + key + "' is not a token id");
-    }
-    return static_cast<std::int32_t>(x.get<std::int64_t>());
+    const auto id = json_int_in(x, std::numeric_limits<std::int32_t>::min(),
+                                std::numeric_limits<std::int32_t>::max());
+    if (!id) throw Error(where_, std::string("field '") + key + "' is not a token id");
+    return static_cast<std::int32_t>(*id);
   }
   [[noreturn]] void fail(const std::string& what) const { throw Error(where_, what); }
 
  private:
   std::int64_t checked_integer(const char* key, std::int64_t min, std::int64_t max) const {
-    const json& v = j_.at(key);
-    if (!v.is_number_integer()) {
-      throw Error(where_, std::string("field '") + key + "' is not an integer");
-    }
-    const std::int64_t x = v.get<std::int64_t>();
-    if (x < min || x > max) {
-      throw Error(where_, std::string("field '") + key + "' = " + std::to_string(x) +
-                              " is out of range [" + std::to_string(min) + ", " +
-                              std::to_string(max) + "]");
-    }
-    return x;
+    return json_int(j_.at(key), key, min, max, where_);
   }
   const json& j_;
   std::string where_;
@@ -251,12 +243,7 @@ ModelConfig load_model_config(const std::string& dir) {
   if (!in) throw Error(path, "cannot open (is " + dir + " a Hugging Face model directory?)");
   std::stringstream text;
   text << in.rdbuf();
-  json j;
-  try {
-    j = json::parse(text.str());
-  } catch (const json::parse_error& e) {
-    throw Error(path, std::string("not valid JSON: ") + e.what());
-  }
+  const json j = parse_json(text.str(), path);
   if (!j.is_object()) throw Error(path, "not a JSON object");
   const Fields f(j, path);
   ModelConfig c;

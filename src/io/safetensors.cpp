@@ -12,6 +12,7 @@
 
 #include "io/atomic_file.h"
 #include "io/error.h"
+#include "io/json_parse.h"
 
 namespace pocket {
 
@@ -78,11 +79,8 @@ StrictJson parse_strict_json(const char* begin, const char* end, const std::stri
     }
     return true;
   };
-  try {
-    result.value = json::parse(begin, end, check_keys);
-  } catch (const json::exception& e) {
-    throw Error(where, what + " is not valid JSON: " + one_line(e.what()));
-  }
+  result.value = parse_json(std::string_view(begin, static_cast<std::size_t>(end - begin)),
+                            where + ": " + what, check_keys);
   if (!result.value.is_object()) {
     throw Error(where, what + " is not a JSON object (it is " +
                            std::string(result.value.type_name()) + ")");

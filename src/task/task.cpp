@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "io/error.h"
+#include "io/json_parse.h"
 #include "io/jsonl.h"
 
 namespace pocket {
@@ -74,9 +75,8 @@ std::int32_t parse_label(const json& example, const Task& task, const std::strin
   const auto it = example.find(field);
   if (it == example.end()) throw Error(where, "missing field \"" + field + "\"");
   const auto n = static_cast<std::int64_t>(task.label_words.size());
-  if (it->is_number_integer()) {
-    const auto index = it->get<std::int64_t>();
-    if (index >= 0 && index < n) return static_cast<std::int32_t>(index);
+  if (it->is_number()) {
+    if (const auto index = json_int_in(*it, 0, n - 1)) return static_cast<std::int32_t>(*index);
   } else if (it->is_string()) {
     const std::string value = it->get<std::string>();
     for (std::int64_t c = 0; c < n; ++c) {

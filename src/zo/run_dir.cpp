@@ -7,12 +7,14 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "io/atomic_file.h"
 #include "io/error.h"
 #include "io/hash.h"
+#include "io/json_parse.h"
 #include "io/tokenizer.h"
 #include "kernels/fp16.h"
 #include "kernels/zrng.h"
@@ -65,6 +67,12 @@ struct JsonReader {
   template <class T>
   void operator()(const RunField& f, T& value) {
     value = j.at(json::json_pointer(f.key)).get<T>();
+  }
+  // Every count in meta.json is non-negative; checked as an integer first, as get<std::int64_t>()
+  // of a double such as 8.8e98 is undefined.
+  void operator()(const RunField& f, std::int64_t& value) {
+    value = json_int(j.at(json::json_pointer(f.key)), f.key, 0,
+                     std::numeric_limits<std::int64_t>::max(), path);
   }
   void operator()(const RunField& f, std::uint64_t& value) {
     value = std::stoull(j.at(json::json_pointer(f.key)).get<std::string>());
@@ -127,9 +135,9 @@ RunConfig load_run_config(const std::string& run_dir, int oldest_version) {
   if (!fs::exists(path, error)) throw Error(run_dir, "not a run directory (no meta.json)");
   RunConfig c;
   try {
-    const json j = json::parse(read_text(path));
+    const json j = parse_json(read_text(path), path);
     if (j.at("format") != "pocket-run") throw Error(path, "not a pocket run's meta.json");
-    const int version = j.at("version").get<int>();
+    const auto version = static_cast<int>(json_int(j.at("version"), "version", 0, 1 << 20, path));
     if (version == 1 && oldest_version > 1) {
       throw Error(path,
                   "made by an older pocket (run format 1, with a model copy in RUN/model), which "

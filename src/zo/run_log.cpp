@@ -16,6 +16,7 @@
 
 #include "io/atomic_file.h"
 #include "io/error.h"
+#include "io/json_parse.h"
 #include "zo/loss_plot.h"
 
 namespace pocket {
@@ -127,21 +128,28 @@ RunLog::RunLog(const std::string& run_dir, std::int64_t last_step)
     const auto lines = complete_lines(*text);
     std::string kept;
     for (std::size_t i = 0; i < lines.size(); ++i) {
-      const Json line = Json::parse(lines[i], nullptr, /*allow_exceptions=*/false);
-      if (line.is_discarded() || !line.is_object()) {
+      Json line;
+      try {
+        line = parse_json<Json>(lines[i], jsonl_path_);
+      } catch (const Error&) {
+        line = nullptr;  // unparsable (or nested too deep): not a point
+      }
+      if (!line.is_object()) {
         // An unparsable last line is a torn write as well; one elsewhere is not ours to delete.
         if (i + 1 < lines.size()) kept += lines[i];
         continue;
       }
       const auto step_it = line.find("step");
-      if (step_it == line.end() || !step_it->is_number_integer()) {
+      const auto step = step_it == line.end()
+                            ? std::nullopt
+                            : json_int_in(*step_it, 0, std::numeric_limits<std::int64_t>::max());
+      if (!step) {
         kept += lines[i];  // start, resume and other events without a step
         continue;
       }
-      const auto step = step_it->get<std::int64_t>();
-      if (step > last_step) continue;
+      if (*step > last_step) continue;
       kept += lines[i];
-      load_point(line, step, train_, eval_);
+      load_point(line, *step, train_, eval_);
     }
     if (kept != *text) write_file_atomic(jsonl_path_, kept);
   }

@@ -5,7 +5,9 @@
 
 #include <doctest/doctest.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 
+#include <chrono>
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
@@ -262,7 +264,7 @@ TEST_SUITE("safetensors") {
   }
 
   TEST_CASE("safetensors broken: header is not JSON") {
-    expect_broken(safetensors_bytes("{\"w\": nope}", ""), "header is not valid JSON");
+    expect_broken(safetensors_bytes("{\"w\": nope}", ""), "header: invalid JSON");
   }
 
   TEST_CASE("safetensors broken: header JSON is not an object") {
@@ -416,7 +418,7 @@ TEST_SUITE("safetensors") {
     write_two_shards(dir);
     const std::string index = dir.file("model.safetensors.index.json");
     write_bytes(index, "{\"weight_map\": {\"a\": ");
-    expect_error([&] { Checkpoint checkpoint(dir.path()); }, {index, "index is not valid JSON"});
+    expect_error([&] { Checkpoint checkpoint(dir.path()); }, {index, "index: invalid JSON"});
   }
 
   TEST_CASE("safetensors checkpoint broken: index without a weight_map") {
@@ -538,6 +540,20 @@ TEST_SUITE("safetensors") {
 TEST_SUITE("safetensors io: mapped_file, atomic_file") {
   // ---- MappedFile
   // ----------------------------------------------------------------------------------
+
+  // Issue 17: open(O_RDONLY) of a FIFO waits for a writer, so `pocket forward` hung.
+  TEST_CASE("mapped_file refuses a FIFO at once (never waits for a writer) and a directory") {
+    test::TempDir dir;
+    const std::string path = dir.file("model.safetensors");
+    REQUIRE(::mkfifo(path.c_str(), 0600) == 0);
+    const auto start = std::chrono::steady_clock::now();
+    CHECK(test::error_of([&] { MappedFile map(path); }) == path + ": not a regular file");
+    CHECK(test::error_of([&] { Checkpoint checkpoint(dir.path()); }) ==
+          path + ": not a regular file");
+    CHECK(test::error_of([&] { MappedFile map(dir.path()); }) ==
+          dir.path() + ": is a directory, not a file");
+    CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(1));
+  }
 
   TEST_CASE("mapped_file maps a whole file read-only") {
     TempDir dir;

@@ -201,7 +201,7 @@ TEST_CASE("model: bad configs and inputs are one-line errors naming the problem"
   CHECK(error_of([&] { Model m(dir.path()); }).find("model_type 'gpt_neox' is not supported") !=
         std::string::npos);
   rewrite("{not json");
-  CHECK(error_of([&] { Model m(dir.path()); }).find("not valid JSON") != std::string::npos);
+  CHECK(error_of([&] { Model m(dir.path()); }).find("invalid JSON") != std::string::npos);
   rewrite("{\"model_type\": \"opt\", \"vocab_size\": 1024}");
   CHECK(error_of([&] { Model m(dir.path()); }).find("missing field 'hidden_size'") !=
         std::string::npos);

@@ -148,4 +148,30 @@ TEST_CASE("run_dir: a broken, unknown or older meta.json is a one-line error nam
   CHECK(error_of(bad_seed).find("broken") != std::string::npos);
 }
 
+// Issue 17: get<std::int64_t>() of 8.8e98 was undefined behaviour; a number outside double range
+// escaped as nlohmann's exception.
+TEST_CASE("run_dir: meta.json counts that are no integers in range are one-line errors") {
+  test::TempDir dir;
+  const std::string json = run_config_json(unusual_config());
+  const std::string path = dir.file("meta.json");
+  auto error_with = [&](const std::string& key, const std::string& value) {
+    std::string text = json;
+    const std::size_t at = text.find("\"" + key + "\": ") + key.size() + 4;
+    text.replace(at, text.find_first_of(",\n", at) - at, value);
+    write_meta(dir, text);
+    return test::error_of([&] { load_run_config(dir.path()); });
+  };
+  for (const char* steps : {"8.8e98", "-5", "3.5", "18446744073709551615"}) {
+    CAPTURE(steps);
+    const std::string e = error_with("steps", steps);
+    CHECK(e.starts_with(path + ": field '/steps' = "));
+    CHECK(e.find("is not an integer in [0, ") != std::string::npos);
+  }
+  CHECK(error_with("version", "8.8e98").starts_with(path + ": field 'version' = "));
+  const std::string overflow = error_with("steps", "9.9e572");
+  CHECK(overflow.starts_with(path + ": invalid JSON: number overflow"));
+  CHECK(overflow.find("[json.exception") == std::string::npos);
+  CHECK(error_with("steps", "99").empty());
+}
+
 }  // namespace pocket
