@@ -35,20 +35,6 @@ std::string stories(const std::string& file) {
   return std::filesystem::exists(path) ? path : "";
 }
 
-// Logits at every position of one sequence of `ids`.
-std::vector<float> all_logits(const Model& model, const std::vector<std::int32_t>& ids) {
-  const auto T = static_cast<std::int64_t>(ids.size());
-  SessionLimits limits;
-  limits.max_len = T;
-  limits.max_logit_rows = T;
-  Session session(model, limits);
-  std::vector<std::int64_t> rows(ids.size());
-  for (std::int64_t t = 0; t < T; ++t) rows[t] = t;
-  std::vector<float> logits(rows.size() * static_cast<std::size_t>(model.config().vocab_size));
-  session.forward({1, T, ids.data(), nullptr}, rows.data(), T, logits.data());
-  return logits;
-}
-
 const std::vector<std::int32_t> kIds = {1, 403, 407, 261, 378, 12, 99, 300, 450, 31, 2, 77, 5, 511};
 
 }  // namespace
@@ -84,7 +70,7 @@ TEST_CASE("gguf model: stories260K-F16.gguf is the model of stories260K/ (config
 
   // The same F16 weights; only the order of the sums over a head's dimensions in q·k differs
   // (the GGUF heads are permuted), so the logits agree to fp32 rounding.
-  const std::vector<float> la = all_logits(a, kIds), lb = all_logits(b, kIds);
+  const std::vector<float> la = test::all_logits(a, kIds), lb = test::all_logits(b, kIds);
   const double err = test::max_rel_error(la.data(), lb.data(), la.size());
   MESSAGE("stories260K F16 GGUF vs HF directory: max |Δlogit| / max |logit| = " << err);
   CHECK(err < 1e-5);
@@ -311,7 +297,7 @@ TEST_CASE("gguf model: stories260K-Q8_0.gguf (llama.cpp's) continues 'Once upon 
   const std::string text = tok_a->decode(ids_a);
   MESSAGE("Q8_0 greedy: " << text);
   CHECK(text.starts_with(", there was a little girl named Lily."));
-  const std::vector<float> la = all_logits(a, kIds), lb = all_logits(b, kIds);
+  const std::vector<float> la = test::all_logits(a, kIds), lb = test::all_logits(b, kIds);
   const double err = test::max_rel_error(la.data(), lb.data(), la.size());
   MESSAGE("stories260K Q8_0 (llama.cpp) vs F16: max |Δlogit| / max |logit| = " << err);
   CHECK(err < 0.05);
@@ -363,7 +349,7 @@ namespace {
 // each file must load back, with its tokenizer.
 std::vector<double> round_trip_errors(const Model& hf, const std::vector<WeightFormat>& formats,
                                       std::vector<std::size_t>* fallbacks = nullptr) {
-  const std::vector<float> ref = all_logits(hf, kIds);
+  const std::vector<float> ref = test::all_logits(hf, kIds);
   test::TempDir tmp;
   std::vector<double> errors;
   for (const WeightFormat format : formats) {
@@ -376,7 +362,7 @@ std::vector<double> round_trip_errors(const Model& hf, const std::vector<WeightF
     CHECK(q.config().rope_interleaved);
     CHECK(load_tokenizer(path, "llama")->encode("Once upon a time") ==
           load_tokenizer(hf.path(), "llama")->encode("Once upon a time"));
-    const std::vector<float> l = all_logits(q, kIds);
+    const std::vector<float> l = test::all_logits(q, kIds);
     errors.push_back(test::max_rel_error(l.data(), ref.data(), l.size()));
     MESSAGE(std::string(weight_format_name(format))
             << " vs F16: max |Δlogit| / max |logit| = " << errors.back());

@@ -19,6 +19,7 @@
 #include "model/model.h"
 #include "model/random_model.h"
 #include "test_util.h"
+#include "tiny_model.h"
 
 namespace pocket {
 namespace {
@@ -66,20 +67,6 @@ void check_same_config(const ModelConfig& a, const ModelConfig& b) {
   CHECK(a.position_pad_row == b.position_pad_row);
   CHECK(a.gated_mlp == b.gated_mlp);
   CHECK(a.head == b.head);
-}
-
-// Logits at every position of one sequence of `ids`.
-std::vector<float> all_logits(const Model& model, const std::vector<std::int32_t>& ids) {
-  const auto T = static_cast<std::int64_t>(ids.size());
-  SessionLimits limits;
-  limits.max_len = T;
-  limits.max_logit_rows = T;
-  Session session(model, limits);
-  std::vector<std::int64_t> rows(ids.size());
-  for (std::int64_t t = 0; t < T; ++t) rows[t] = t;
-  std::vector<float> logits(rows.size() * static_cast<std::size_t>(model.config().vocab_size));
-  session.forward({1, T, ids.data(), nullptr}, rows.data(), T, logits.data());
-  return logits;
 }
 
 const char* const kTexts[] = {"Hello world", "The cat sat on the mat. It was <mask>.",
@@ -133,7 +120,7 @@ double round_trip(const Model& hf, WeightFormat format, const std::string& path)
     const std::vector<std::int32_t> ids = tok_hf->encode_for_model(text);
     CHECK_MESSAGE(tok_g->encode_for_model(text) == ids, text);
     CHECK(tok_g->decode(ids) == tok_hf->decode(ids));
-    const std::vector<float> a = all_logits(g, ids), b = all_logits(hf, ids);
+    const std::vector<float> a = test::all_logits(g, ids), b = test::all_logits(hf, ids);
     err = std::max(err, test::max_rel_error(a.data(), b.data(), a.size()));
   }
   return err;

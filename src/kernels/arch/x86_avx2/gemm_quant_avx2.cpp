@@ -15,6 +15,7 @@
 // Integer sums are exact in any order, so none of this changes a bit.
 // Its own panel packer for Q8_0, Q4_0 and Q4_K (an 8×8 dword transpose per 8 rows and block).
 #include "kernels/gemm_quant.h"
+#include "kernels/gemm_quant_block.h"
 
 #if !defined(POCKET_FORCE_SCALAR) && defined(__AVX2__) && defined(__F16C__)
 #include <immintrin.h>
@@ -226,15 +227,8 @@ bool pack_quant_panel_avx2(const WeightView& w, std::int64_t n0, int n, const Qu
               _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 16 + 32 * (sub / 2)));
           rows[r] =
               _mm256_and_si256(sub % 2 == 0 ? q : _mm256_srli_epi16(q, 4), _mm256_set1_epi8(0x0F));
-          const std::uint8_t* s = blk + 4;
           int sc, m;
-          if (sub < 4) {
-            sc = s[sub] & 63;
-            m = s[sub + 4] & 63;
-          } else {
-            sc = (s[sub + 4] & 0xF) | ((s[sub - 4] >> 6) << 4);
-            m = (s[sub + 4] >> 4) | ((s[sub] >> 6) << 4);
-          }
+          gemm_detail::q4_k_scale_min(blk + 4, sub, sc, m);
           scale = f16_bits_to_f32(blk) * static_cast<float>(sc);
           min = f16_bits_to_f32(blk + 2) * static_cast<float>(m);
         }

@@ -13,6 +13,7 @@
 #include <cstring>
 
 #include "kernels/gemm_quant.h"
+#include "kernels/gemm_quant_block.h"
 
 namespace pocket::avx512 {
 namespace {
@@ -183,16 +184,8 @@ inline bool pack_quant_panel(const WeightView& w, std::int64_t n0, int n,
               _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 16 + 32 * (sub / 2)));
           rows[r] =
               _mm256_and_si256(sub % 2 == 0 ? q : _mm256_srli_epi16(q, 4), _mm256_set1_epi8(0x0F));
-          // ggml's 6-bit scale and min of sub-block `sub` (get_scale_min_k4).
-          const std::uint8_t* s = blk + 4;
           int sc, m;
-          if (sub < 4) {
-            sc = s[sub] & 63;
-            m = s[sub + 4] & 63;
-          } else {
-            sc = (s[sub + 4] & 0xF) | ((s[sub - 4] >> 6) << 4);
-            m = (s[sub + 4] >> 4) | ((s[sub] >> 6) << 4);
-          }
+          gemm_detail::q4_k_scale_min(blk + 4, sub, sc, m);
           scale = f16_bits_to_f32(blk) * static_cast<float>(sc);
           min = f16_bits_to_f32(blk + 2) * static_cast<float>(m);
         }
