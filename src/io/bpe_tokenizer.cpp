@@ -1,6 +1,7 @@
 #include "io/bpe_tokenizer.h"
 
 #include <algorithm>
+#include <charconv>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -352,10 +353,10 @@ void BpeTokenizer::configure(const std::string& model_type, const std::string& d
           AddedToken token;
           const std::string where = path + ": added_tokens_decoder." + id;
           if (!parse_added_token(value, where, token)) continue;
-          try {
-            token.id = std::stoi(id);
-          } catch (const std::exception&) {
-            throw Error(where, "the key is not an id");
+          // The whole key as a decimal id: std::stoi took "12abc" as 12 and " 7" as 7.
+          const auto [end, ec] = std::from_chars(id.data(), id.data() + id.size(), token.id);
+          if (ec != std::errc() || end != id.data() + id.size() || token.id < 0) {
+            throw Error(where, "the key is not an id (a decimal integer in [0, 2^31))");
           }
           register_token(token);
         }

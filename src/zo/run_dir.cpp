@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <charconv>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -74,8 +75,26 @@ struct JsonReader {
     value = json_int(j.at(json::json_pointer(f.key)), f.key, 0,
                      std::numeric_limits<std::int64_t>::max(), path);
   }
+  // Rates (lr, eps, weight_decay): a JSON number, not negative, that a float holds (the step
+  // casts them to float, and a double above FLT_MAX into a float is undefined).
+  void operator()(const RunField& f, double& value) {
+    const json& v = j.at(json::json_pointer(f.key));
+    if (!v.is_number() || !(v.get<double>() >= 0) ||
+        v.get<double>() > std::numeric_limits<float>::max()) {
+      throw Error(path, std::string("broken: ") + f.key + " = " + v.dump() +
+                            " is not a non-negative number a float can hold");
+    }
+    value = v.get<double>();
+  }
+  // The seed as its decimal string, every character a digit: std::stoull took "12abc" as 12 and
+  // "-1" as 2^64-1.
   void operator()(const RunField& f, std::uint64_t& value) {
-    value = std::stoull(j.at(json::json_pointer(f.key)).get<std::string>());
+    const std::string text = j.at(json::json_pointer(f.key)).get<std::string>();
+    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (text.empty() || ec != std::errc() || end != text.data() + text.size()) {
+      throw Error(path, std::string("broken: ") + f.key + " '" + text +
+                            "' is not a decimal 64-bit unsigned integer");
+    }
   }
   template <class T, std::size_t N>
   void operator()(const RunField& f, T& value, const Choice<T> (&names)[N]) {

@@ -346,6 +346,24 @@ TEST_SUITE("tokenizer") {
   // ---------------------------------------------------------------------------------------------
   // Broken BPE files: one-line errors that name the file (and line).
 
+  // Issue 17: std::stoi read the key "12abc" as id 12.
+  TEST_CASE("bpe: added_tokens_decoder keys that are not whole decimal ids") {
+    TempDir dir;
+    write_small_bpe(dir);
+    const auto load = [&] { BpeTokenizer::load(dir.path(), "gpt2"); };
+    const std::string path = dir.file("tokenizer_config.json");
+    for (const char* key : {"12abc", " 7", "-3", "+4", "", "99999999999"}) {
+      CAPTURE(key);
+      write_file(path, nlohmann::json{{"added_tokens_decoder",
+                                       {{key, {{"content", "<extra>"}, {"special", true}}}}}}
+                           .dump());
+      CHECK(error_of(load) == path + ": added_tokens_decoder." + key +
+                                  ": the key is not an id (a decimal integer in [0, 2^31))");
+    }
+    write_file(path, R"({"added_tokens_decoder": {"400": {"content": "<extra>", "special": true}}})");
+    CHECK(BpeTokenizer::load(dir.path(), "gpt2")->special_id("<extra>") == 400);
+  }
+
   TEST_CASE("bpe: vocab.json that is not JSON") {
     TempDir dir;
     write_small_bpe(dir);

@@ -5,6 +5,7 @@
 #include <doctest/doctest.h>
 
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <string>
 
@@ -172,6 +173,38 @@ TEST_CASE("run_dir: meta.json counts that are no integers in range are one-line 
   CHECK(overflow.starts_with(path + ": invalid JSON: number overflow"));
   CHECK(overflow.find("[json.exception") == std::string::npos);
   CHECK(error_with("steps", "99").empty());
+}
+
+// Issue 17: rates were read with get<double>() unchecked (1e300 became a float through an
+// undefined cast in the step), and the seed with std::stoull ("12abc" -> 12, "-1" -> 2^64-1).
+TEST_CASE("run_dir: meta.json rates and seed outside their range are one-line errors") {
+  test::TempDir dir;
+  const std::string json = run_config_json(unusual_config());
+  const std::string path = dir.file("meta.json");
+  auto error_with = [&](const std::string& key, const std::string& value) {
+    std::string text = json;
+    const std::size_t at = text.find("\"" + key + "\": ") + key.size() + 4;
+    text.replace(at, text.find_first_of(",\n", at) - at, value);
+    write_meta(dir, text);
+    return test::error_of([&] { load_run_config(dir.path()); });
+  };
+  for (const char* key : {"lr", "eps", "weight_decay"}) {
+    for (const char* value : {"1e300", "-0.5", "\"0.1\"", "true"}) {
+      CAPTURE(key);
+      CAPTURE(value);
+      const std::string e = error_with(key, value);
+      CHECK(e == path + ": broken: /" + key + " = " + nlohmann::json::parse(value).dump() +
+                     " is not a non-negative number a float can hold");
+    }
+    CHECK(error_with(key, "0.25").empty());
+  }
+  for (const char* seed : {"\"12abc\"", "\"-1\"", "\" 7\"", "\"\"", "\"18446744073709551616\""}) {
+    CAPTURE(seed);
+    const std::string text = nlohmann::json::parse(seed).get<std::string>();
+    CHECK(error_with("seed", seed) ==
+          path + ": broken: /seed '" + text + "' is not a decimal 64-bit unsigned integer");
+  }
+  CHECK(error_with("seed", "\"18446744073709551615\"").empty());
 }
 
 }  // namespace pocket
