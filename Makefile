@@ -7,7 +7,7 @@
 #   make test SIMD=scalar the tests with every SIMD path switched off (the portable fallback)
 #   make bench-smoke      the benchmarks at tiny sizes (a check that they run, not a measurement)
 #   make bench-ppl        perplexity of stories260K quantized to f16/q8_0/q4_0/q4_k (needs ../shared)
-#   make fuzz             GGUF, config.json, JSONL task readers under libFuzzer, FUZZ_SECONDS each (clang++)
+#   make fuzz             GGUF, config.json, JSONL task, safetensors readers under libFuzzer, FUZZ_SECONDS each (clang++)
 #   make deps             install what the build needs (apt on Debian/Ubuntu, pkg on Termux)
 #   make demo             installs, builds bin/pocket, tunes a tiny model on a held-out task (pocket tune)
 #
@@ -273,9 +273,18 @@ $(FUZZ_DIR)/task-line-fuzz: $(TASK_FUZZ_SRCS) src/task/task.h src/io/jsonl.h src
   src/io/tokenizer.h src/io/error.h
 	@mkdir -p $(dir $@)
 	$(FUZZ_CXX) $(FUZZ_FLAGS) $(TASK_FUZZ_SRCS) -o $@
+# The safetensors header reader, seeded with the first 4 KiB of each model's file in ../shared.
+ST_FUZZ_SRCS := tests/fuzz/safetensors_fuzz.cpp src/io/safetensors.cpp src/io/mapped_file.cpp \
+  src/io/atomic_file.cpp src/io/json_parse.cpp
+$(FUZZ_DIR)/safetensors-fuzz: $(ST_FUZZ_SRCS) src/io/safetensors.h src/io/mapped_file.h \
+  src/io/json_parse.h src/io/error.h
+	@mkdir -p $(dir $@)
+	$(FUZZ_CXX) $(FUZZ_FLAGS) $(ST_FUZZ_SRCS) -o $@
 
-fuzz: $(FUZZ_DIR)/gguf-fuzz $(FUZZ_DIR)/config-fuzz $(FUZZ_DIR)/task-line-fuzz
-	@mkdir -p $(FUZZ_DIR)/gguf-corpus $(FUZZ_DIR)/config-corpus $(FUZZ_DIR)/task-line-corpus
+fuzz: $(FUZZ_DIR)/gguf-fuzz $(FUZZ_DIR)/config-fuzz $(FUZZ_DIR)/task-line-fuzz \
+  $(FUZZ_DIR)/safetensors-fuzz
+	@mkdir -p $(FUZZ_DIR)/gguf-corpus $(FUZZ_DIR)/config-corpus $(FUZZ_DIR)/task-line-corpus \
+	  $(FUZZ_DIR)/safetensors-corpus
 	for f in ../shared/models/*/*.gguf; do \
 	  [ -f "$$f" ] && head -c 16384 "$$f" > $(FUZZ_DIR)/gguf-corpus/seed-$$(basename "$$f"); \
 	done; true
@@ -283,6 +292,11 @@ fuzz: $(FUZZ_DIR)/gguf-fuzz $(FUZZ_DIR)/config-fuzz $(FUZZ_DIR)/task-line-fuzz
 	$(FUZZ_DIR)/config-fuzz -max_total_time=$(FUZZ_SECONDS) -max_len=4096 $(FUZZ_DIR)/config-corpus
 	$(FUZZ_DIR)/task-line-fuzz -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \
 	  $(FUZZ_DIR)/task-line-corpus
+	for f in ../shared/models/*/*.safetensors; do \
+	  [ -f "$$f" ] && head -c 4096 "$$f" > $(FUZZ_DIR)/safetensors-corpus/seed-$$(basename "$$f"); \
+	done; true
+	$(FUZZ_DIR)/safetensors-fuzz -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \
+	  $(FUZZ_DIR)/safetensors-corpus
 
 deps:
 	scripts/deps.sh
