@@ -140,9 +140,16 @@ void read_llama(const GgufFile& file, const Keys& k, const std::string& arch, Mo
   c.final_norm = true;
   c.rope_theta = static_cast<float>(k.number_or("rope.freq_base", 10000.0, 1.0, 1e12));
   c.rope_interleaved = arch == "llama";
-  if (k.has("rope.scaling.type") &&
-      file.get_string(k.key("rope.scaling.type")) != "none") {
-    k.fail(k.key("rope.scaling.type"), "RoPE scaling is not supported yet");
+  // llama.cpp's linear scaling (freq_scale = 1 / factor) is HF's "linear"; YaRN's keys in GGUF
+  // carry ggml's own parameterisation, not read yet.
+  if (k.has("rope.scaling.type")) {
+    const std::string type(file.get_string(k.key("rope.scaling.type")));
+    if (type == "linear") {
+      c.rope_scaling.type = RopeScalingType::kLinear;
+      c.rope_scaling.factor = k.number_or("rope.scaling.factor", 1.0, 1.0, 1e6);
+    } else if (type != "none") {
+      k.fail(k.key("rope.scaling.type"), "RoPE scaling '" + type + "' is not supported yet");
+    }
   }
   if (file.find_tensor("rope_freqs.weight") != nullptr) {  // Llama-3.1's frequency factors
     throw Error(file.path() + ": tensor 'rope_freqs.weight'", "RoPE scaling is not supported yet");
@@ -257,6 +264,14 @@ void add_config_keys(const ModelConfig& c, GgufMetadata& out) {
       u32("attention.key_length", c.head_dim);
       u32("attention.value_length", c.head_dim);
       u32("rope.dimension_count", c.head_dim);
+      if (c.rope_scaling.type == RopeScalingType::kLinear) {
+        out.add_string(arch + ".rope.scaling.type", "linear");
+        out.add_f32(arch + ".rope.scaling.factor", static_cast<float>(c.rope_scaling.factor));
+      } else if (c.rope_scaling.type != RopeScalingType::kNone) {
+        // llama.cpp stores llama3 as a rope_freqs.weight tensor and YaRN in its own terms.
+        throw Error("gguf", std::string("rope_scaling '") + rope_scaling_name(c.rope_scaling.type) +
+                                "' cannot be written to GGUF yet (linear can)");
+      }
       break;
     case Arch::kOpt:
       out.add_f32(arch + ".attention.layer_norm_epsilon", c.norm_eps);

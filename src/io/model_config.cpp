@@ -61,6 +61,11 @@ class Fields {
     if (!id) throw Error(where_, std::string("field '") + key + "' is not a token id");
     return static_cast<std::int32_t>(*id);
   }
+  // The object under `key` (which must be one), its failures naming it after the file.
+  Fields object(const char* key) const {
+    if (!j_.at(key).is_object()) fail(std::string("field '") + key + "' is not an object");
+    return Fields(j_.at(key), where_ + ": " + key);
+  }
   [[noreturn]] void fail(const std::string& what) const { throw Error(where_, what); }
 
  private:
@@ -73,6 +78,49 @@ class Fields {
 
 constexpr std::int64_t kMaxDim = std::int64_t{1} << 20;
 constexpr std::int64_t kMaxVocab = std::int64_t{1} << 24;
+
+// rope_scaling (transformers 4) or rope_parameters (transformers 5, which also holds rope_theta):
+// the fields modeling_rope_utils.py reads for each rope_type ("type" in older configs).
+RopeScaling parse_rope_scaling(const Fields& f, std::int64_t max_positions) {
+  RopeScaling r;
+  const std::string type = f.string_or("rope_type", f.string_or("type", "default"));
+  const double kMaxFactor = 1e6;
+  if (type == "default") return r;
+  r.factor = f.number_or("factor", 1.0, 1.0, kMaxFactor);
+  if (type == "linear" || type == "dynamic") {
+    if (!f.has("factor")) f.fail("missing field 'factor'");
+    r.type = type == "linear" ? RopeScalingType::kLinear : RopeScalingType::kDynamic;
+  } else if (type == "llama3") {
+    for (const char* key : {"factor", "low_freq_factor", "high_freq_factor",
+                            "original_max_position_embeddings"}) {
+      if (!f.has(key)) f.fail(std::string("missing field '") + key + "'");
+    }
+    r.type = RopeScalingType::kLlama3;
+    r.low_freq_factor = f.number_or("low_freq_factor", 1.0, 1e-6, kMaxFactor);
+    r.high_freq_factor = f.number_or("high_freq_factor", 4.0, 1e-6, kMaxFactor);
+    if (!(r.high_freq_factor > r.low_freq_factor)) {
+      f.fail("high_freq_factor must be greater than low_freq_factor");
+    }
+    r.original_max_positions = f.integer("original_max_position_embeddings", 1, kMaxDim);
+  } else if (type == "yarn") {
+    r.type = RopeScalingType::kYarn;
+    r.original_max_positions =
+        f.integer_or("original_max_position_embeddings", max_positions, 1, kMaxDim);
+    if (!f.has("factor")) {  // transformers 5: the ratio of the context lengths
+      r.factor = static_cast<double>(max_positions) / static_cast<double>(r.original_max_positions);
+    }
+    r.attention_factor = f.number_or("attention_factor", 0.0, 0.0, kMaxFactor);
+    r.mscale = f.number_or("mscale", 0.0, 0.0, kMaxFactor);
+    r.mscale_all_dim = f.number_or("mscale_all_dim", 0.0, 0.0, kMaxFactor);
+    r.beta_fast = f.number_or("beta_fast", 32.0, 1e-6, kMaxFactor);
+    r.beta_slow = f.number_or("beta_slow", 1.0, 1e-6, kMaxFactor);
+    r.truncate = f.boolean_or("truncate", true);
+  } else {
+    f.fail("rope_type '" + type + "' is not supported (pocket has default, linear, dynamic, " +
+           "llama3, yarn)");
+  }
+  return r;
+}
 
 Activation parse_activation(const Fields& f, const char* key, const std::string& fallback) {
   const std::string name = f.string_or(key, fallback);
@@ -168,7 +216,13 @@ void parse_llama(const Fields& f, ModelConfig& c, bool qwen2) {
     c.qkv_bias = c.o_bias = f.boolean_or("attention_bias", false);
   }
   c.mlp_bias = f.boolean_or("mlp_bias", false);
-  if (f.has("rope_scaling")) f.fail("rope_scaling is not supported yet");
+  if (f.has("rope_parameters")) {
+    const Fields rope = f.object("rope_parameters");
+    c.rope_theta = static_cast<float>(rope.number_or("rope_theta", c.rope_theta, 1.0, 1e12));
+    c.rope_scaling = parse_rope_scaling(rope, c.max_positions);
+  } else if (f.has("rope_scaling")) {
+    c.rope_scaling = parse_rope_scaling(f.object("rope_scaling"), c.max_positions);
+  }
   if (f.has("sliding_window") && f.boolean_or("use_sliding_window", !qwen2)) {
     f.fail("sliding-window attention is not supported");
   }
@@ -313,6 +367,26 @@ std::string model_config_json(const ModelConfig& c) {
       j["attention_bias"] = c.qkv_bias;
       j["mlp_bias"] = c.mlp_bias;
       if (c.head_dim != c.hidden / c.n_heads) j["head_dim"] = c.head_dim;
+      if (c.rope_scaling.type != RopeScalingType::kNone) {
+        const RopeScaling& r = c.rope_scaling;
+        json rs = {{"rope_type", rope_scaling_name(r.type)}, {"factor", r.factor}};
+        if (r.type == RopeScalingType::kLlama3) {
+          rs["low_freq_factor"] = r.low_freq_factor;
+          rs["high_freq_factor"] = r.high_freq_factor;
+        }
+        if (r.original_max_positions > 0) {
+          rs["original_max_position_embeddings"] = r.original_max_positions;
+        }
+        if (r.type == RopeScalingType::kYarn) {
+          if (r.attention_factor != 0.0) rs["attention_factor"] = r.attention_factor;
+          if (r.mscale != 0.0) rs["mscale"] = r.mscale;
+          if (r.mscale_all_dim != 0.0) rs["mscale_all_dim"] = r.mscale_all_dim;
+          rs["beta_fast"] = r.beta_fast;
+          rs["beta_slow"] = r.beta_slow;
+          rs["truncate"] = r.truncate;
+        }
+        j["rope_scaling"] = rs;
+      }
       break;
   }
   return j.dump(2) + "\n";

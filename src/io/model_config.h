@@ -12,6 +12,8 @@
 #include <cstdint>
 #include <string>
 
+#include "io/rope_scaling.h"
+
 namespace pocket {
 
 enum class Arch { kOpt, kRoberta, kLlama };
@@ -52,6 +54,7 @@ struct ModelConfig {
 
   // Positions.
   float rope_theta = 10000.0f;       // Llama only
+  RopeScaling rope_scaling;          // Llama only: config.json's rope_scaling (kernels/rope_scaling.h)
   // Llama only: q/k rows within each head in ggml's order (GGUF files of the llama architecture,
   // permuted by llama.cpp's converter), rotated as interleaved pairs (kernels/rope.h).
   bool rope_interleaved = false;
@@ -76,7 +79,7 @@ struct ModelConfig {
 
 // Parses <dir>/config.json. Throws pocket::Error("<dir>/config.json", "...") for bad JSON, an
 // unknown model_type, a missing or out-of-range field, or an option pocket does not implement
-// (e.g. rope_scaling, sliding windows).
+// (e.g. sliding windows, rope_type longrope).
 ModelConfig load_model_config(const std::string& dir);
 
 // Sets the feature fields (causal .. head) that `arch` implies, from max_positions and

@@ -8,21 +8,26 @@
 
 namespace pocket {
 
-RopeTable::RopeTable(int head_dim, std::int64_t max_positions, float theta, RopeLayout layout)
+RopeTable::RopeTable(int head_dim, std::int64_t max_positions, float theta, RopeLayout layout,
+                     const RopeScaling& scaling)
     : head_dim(head_dim), layout(layout), max_positions(max_positions) {
   assert(head_dim > 0 && head_dim % 2 == 0 && max_positions > 0 && theta > 0.0f);
   const int half = head_dim / 2;
   cos.resize(static_cast<std::size_t>(max_positions) * half);
   sin.resize(cos.size());
+  const RopeFrequencies freq = rope_frequencies(head_dim, theta, scaling, max_positions);
   for (int i = 0; i < half; ++i) {
-    // inv_freq = 1 / theta^(2i/d) in fp32, as torch evaluates `1.0 / (base ** (arange(0, d, 2) /
-    // d))`
-    const float inv_freq =
-        1.0f / std::pow(theta, static_cast<float>(2 * i) / static_cast<float>(head_dim));
+    const float inv_freq = freq.inv_freq[i];
     for (std::int64_t p = 0; p < max_positions; ++p) {
       const float angle = static_cast<float>(p) * inv_freq;
-      cos[p * half + i] = static_cast<float>(std::cos(static_cast<double>(angle)));
-      sin[p * half + i] = static_cast<float>(std::sin(static_cast<double>(angle)));
+      float c = static_cast<float>(std::cos(static_cast<double>(angle)));
+      float s = static_cast<float>(std::sin(static_cast<double>(angle)));
+      if (freq.attention_factor != 1.0f) {  // HF: cos() * attention_scaling, in fp32
+        c *= freq.attention_factor;
+        s *= freq.attention_factor;
+      }
+      cos[p * half + i] = c;
+      sin[p * half + i] = s;
     }
   }
 }

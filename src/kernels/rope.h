@@ -9,6 +9,7 @@
 // head — and q·k, hence attention, is unchanged. The weights are read as stored, never permuted.
 #pragma once
 
+#include "kernels/rope_frequencies.h"
 #include "kernels/thread_pool.h"
 
 #include <cstdint>
@@ -16,14 +17,16 @@
 
 namespace pocket {
 
-// cos/sin of every angle a[p,i] = p * theta^(-2i/head_dim), p < max_positions, i < head_dim/2.
-// Computed as HF does in fp32 (inv_freq and p * inv_freq rounded to float), so positions far out
-// see the same angles as the HF reference, not more accurate ones. Built once per model.
+// cos/sin of every angle a[p,i] = p * inv_freq[i], p < max_positions, i < head_dim/2, with
+// inv_freq = theta^(-2i/head_dim) or its `scaling` (rope_scaling.h), each times the scaling's
+// attention factor (YaRN; 1 otherwise). Computed as HF does in fp32 (inv_freq and p * inv_freq
+// rounded to float), so positions far out see the same angles as the HF reference, not more
+// accurate ones. Built once per model.
 enum class RopeLayout : std::uint8_t { kHalf, kInterleaved };
 
 struct RopeTable {
   RopeTable(int head_dim, std::int64_t max_positions, float theta = 10000.0f,
-            RopeLayout layout = RopeLayout::kHalf);
+            RopeLayout layout = RopeLayout::kHalf, const RopeScaling& scaling = {});
 
   int head_dim;
   RopeLayout layout;

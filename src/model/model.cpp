@@ -54,7 +54,8 @@ Model::Model(const std::string& path, bool writable) : path_(path), writable_(wr
     rope_ = std::make_unique<RopeTable>(static_cast<int>(config_.head_dim), config_.max_positions,
                                         config_.rope_theta,
                                         config_.rope_interleaved ? RopeLayout::kInterleaved
-                                                                 : RopeLayout::kHalf);
+                                                                 : RopeLayout::kHalf,
+                                        config_.rope_scaling);
   }
 }
 

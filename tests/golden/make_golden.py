@@ -302,13 +302,54 @@ def llama_positions(mask):
     return (torch.cumsum(mask, dim=1) - 1).clamp(min=0)
 
 
-def rope_cos_sin(positions, head_dim, theta):
-    """HF LlamaRotaryEmbedding: inv_freq = 1 / theta^(arange(0, D, 2) / D) in fp32 and the angle
-    p * inv_freq in fp32; cos/sin of those fp32 angles, [B,T,D] (each angle twice, cat(f, f))."""
-    inv_freq = 1.0 / (theta ** (torch.arange(0, head_dim, 2, dtype=torch.int64).float() / head_dim))
+def rope_inv_freq(cfg, head_dim):
+    """inv_freq and the cos/sin factor of modeling_rope_utils.py (transformers 5) for the config's
+    rope_scaling: default, linear, dynamic (the default table while no position passes
+    max_position_embeddings), llama3 and yarn, in fp32 as torch evaluates them."""
+    theta, D = cfg["rope_theta"], head_dim
+    inv_freq = 1.0 / (theta ** (torch.arange(0, D, 2, dtype=torch.int64).float() / D))
+    rs = cfg.get("rope_scaling") or {}
+    kind = rs.get("rope_type", rs.get("type", "default"))
+    if kind in ("default", "dynamic"):
+        return inv_freq, 1.0
+    if kind == "linear":
+        return inv_freq / rs["factor"], 1.0
+    if kind == "llama3":
+        factor, low, high = rs["factor"], rs["low_freq_factor"], rs["high_freq_factor"]
+        old = rs["original_max_position_embeddings"]
+        wavelen = 2 * math.pi / inv_freq
+        scaled = torch.where(wavelen > old / low, inv_freq / factor, inv_freq)
+        smooth = (old / wavelen - low) / (high - low)
+        smoothed = (1 - smooth) * scaled / factor + smooth * scaled
+        medium = ~(wavelen < old / high) * ~(wavelen > old / low)
+        return torch.where(medium, smoothed, scaled), 1.0
+    assert kind == "yarn", kind
+    factor = rs["factor"]
+    old = rs.get("original_max_position_embeddings", cfg["max_position_embeddings"])
+    attention = rs.get("attention_factor") or (0.1 * math.log(factor) + 1.0 if factor > 1 else 1.0)
+    beta_fast, beta_slow = rs.get("beta_fast") or 32, rs.get("beta_slow") or 1
+
+    def correction_dim(rotations):
+        return (D * math.log(old / (rotations * 2 * math.pi))) / (2 * math.log(theta))
+
+    low = max(math.floor(correction_dim(beta_fast)), 0)
+    high = min(math.ceil(correction_dim(beta_slow)), D - 1)
+    if low == high:
+        high += 0.001
+    ramp = torch.clamp((torch.arange(D // 2, dtype=torch.float32) - low) / (high - low), 0, 1)
+    pos_freqs = theta ** (torch.arange(0, D, 2).float() / D)
+    keep = 1 - ramp  # weight of the extrapolated (unscaled) frequency
+    inv = (1.0 / (factor * pos_freqs)) * (1 - keep) + (1.0 / pos_freqs) * keep
+    return inv, attention
+
+
+def rope_cos_sin(positions, head_dim, cfg):
+    """HF LlamaRotaryEmbedding: inv_freq (rope_inv_freq) in fp32 and the angle p * inv_freq in
+    fp32; cos/sin of those fp32 angles times the attention factor, [B,T,D] (cat(f, f))."""
+    inv_freq, attention = rope_inv_freq(cfg, head_dim)
     angles = (positions[..., None].float() * inv_freq).double()
     angles = torch.cat([angles, angles], dim=-1)
-    return angles.cos(), angles.sin()
+    return angles.cos() * attention, angles.sin() * attention
 
 
 def rotate_half(x):
@@ -325,7 +366,7 @@ def llama_forward(cfg, w, ids, mask, positions=None):
     D = cfg["hidden_size"] // H
     if positions is None:
         positions = llama_positions(mask)
-    cos, sin = rope_cos_sin(positions, D, cfg["rope_theta"])
+    cos, sin = rope_cos_sin(positions, D, cfg)
     x = w["model.embed_tokens.weight"][ids]
     allowed = causal_allowed(mask)
     for i in range(cfg["num_hidden_layers"]):
@@ -366,14 +407,15 @@ def llama_init(cfg, seed, qkv_bias):
     return init
 
 
-def llama_config(model_type, vocab, hidden, layers, heads, kv_heads, ffn, theta, tied):
+def llama_config(model_type, vocab, hidden, layers, heads, kv_heads, ffn, theta, tied,
+                 rope_scaling=None, max_positions=64):
     cfg = {
         "architectures": ["LlamaForCausalLM" if model_type == "llama" else "Qwen2ForCausalLM"],
         "attention_dropout": 0.0, "bos_token_id": 1, "eos_token_id": 2, "hidden_act": "silu",
         "hidden_size": hidden, "initializer_range": 0.02, "intermediate_size": ffn,
-        "max_position_embeddings": 64, "model_type": model_type, "num_attention_heads": heads,
-        "num_hidden_layers": layers, "num_key_value_heads": kv_heads, "rms_norm_eps": 1e-06,
-        "rope_scaling": None, "rope_theta": theta, "tie_word_embeddings": tied,
+        "max_position_embeddings": max_positions, "model_type": model_type,
+        "num_attention_heads": heads, "num_hidden_layers": layers, "num_key_value_heads": kv_heads,
+        "rms_norm_eps": 1e-06, "rope_scaling": rope_scaling, "rope_theta": theta, "tie_word_embeddings": tied,
         "torch_dtype": "float16", "use_cache": True, "vocab_size": vocab,
     }
     if model_type == "llama":
@@ -402,6 +444,19 @@ MODELS = [  # what each one pins down: tests/golden/README.md
          init=lambda cfg, seed: llama_init(cfg, seed, qkv_bias=True),
          config=llama_config("qwen2", vocab=120, hidden=48, layers=2, heads=4, kv_heads=2,
                              ffn=80, theta=1000000.0, tied=True)),
+    dict(name="llama3_rope", seed=606, forward=llama_forward, causal=True, pad=0,
+         init=lambda cfg, seed: llama_init(cfg, seed, qkv_bias=False),
+         config=llama_config("llama", vocab=96, hidden=64, layers=2, heads=4, kv_heads=2,
+                             ffn=64, theta=10000.0, tied=True, max_positions=256,
+                             rope_scaling={"rope_type": "llama3", "factor": 8.0,
+                                           "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+                                           "original_max_position_embeddings": 32})),
+    dict(name="qwen2_yarn", seed=707, forward=llama_forward, causal=True, pad=0,
+         init=lambda cfg, seed: llama_init(cfg, seed, qkv_bias=True),
+         config=llama_config("qwen2", vocab=120, hidden=48, layers=2, heads=4, kv_heads=2,
+                             ffn=80, theta=10000.0, tied=True, max_positions=256,
+                             rope_scaling={"rope_type": "yarn", "factor": 4.0,
+                                           "original_max_position_embeddings": 64})),
 ]
 
 
@@ -486,7 +541,7 @@ def check_rope_is_complex_rotation():
     for theta in (10000.0, 1000000.0):
         x = torch.randn(1, 3, T, D, generator=gen, dtype=torch.float64)
         pos = torch.arange(T)[None]
-        cos, sin = rope_cos_sin(pos, D, theta)
+        cos, sin = rope_cos_sin(pos, D, {"rope_theta": theta})
         rotated = apply_rope(x, cos, sin)
         angle = torch.atan2(sin[..., :D // 2], cos[..., :D // 2])  # the fp32 angles, exactly
         z = torch.complex(x[..., :D // 2], x[..., D // 2:]) * torch.polar(
@@ -495,6 +550,29 @@ def check_rope_is_complex_rotation():
         exact = pos[..., None].double() * theta ** (-torch.arange(0, D, 2).double() / D)
         assert torch.allclose(cos[0, :, :D // 2], exact[0].cos(), rtol=0, atol=1e-5)  # fp32
         assert torch.allclose(sin[0, :, :D // 2], exact[0].sin(), rtol=0, atol=1e-5)  # angles
+
+
+def check_rope_scaling():
+    """llama3 keeps the high frequencies (wavelength < L0/high), divides the low ones (> L0/low)
+    by the factor and blends between; yarn blends 1/theta^(2i/D) into 1/(factor theta^(2i/D))
+    over its ramp and scales cos/sin by 0.1 ln(factor) + 1."""
+    base, _ = rope_inv_freq({"rope_theta": 1e4}, 16)
+    llama3 = {"rope_theta": 1e4, "rope_scaling": {"rope_type": "llama3", "factor": 8.0,
+              "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+              "original_max_position_embeddings": 32}}
+    inv, att = rope_inv_freq(llama3, 16)
+    wavelen = 2 * math.pi / base
+    assert att == 1.0 and torch.equal(inv[wavelen < 8], base[wavelen < 8])
+    assert torch.equal(inv[wavelen > 32], base[wavelen > 32] / 8)
+    mid = (wavelen >= 8) & (wavelen <= 32)
+    assert mid.any() and bool(((inv[mid] < base[mid]) & (inv[mid] > base[mid] / 8)).all())
+    yarn = {"rope_theta": 1e4, "max_position_embeddings": 256,
+            "rope_scaling": {"rope_type": "yarn", "factor": 4.0,
+                             "original_max_position_embeddings": 64}}
+    inv, att = rope_inv_freq(yarn, 12)
+    base, _ = rope_inv_freq({"rope_theta": 1e4}, 12)
+    assert abs(att - (0.1 * math.log(4.0) + 1.0)) < 1e-15
+    assert inv[0] == base[0] and torch.allclose(inv[2:], base[2:] / 4, rtol=1e-6, atol=0)
 
 
 def check_attention_against_torch():
@@ -581,6 +659,7 @@ def build(model):
 
 def main():
     check_rope_is_complex_rotation()
+    check_rope_scaling()
     check_attention_against_torch()
     total = sum(build(model) for model in MODELS)
     print(f"self-checks passed; {len(MODELS)} models, {total / 1024:.0f} KB in {HERE}")

@@ -144,3 +144,57 @@ TEST_CASE("interleaved RoPE of ggml-permuted heads is HF's rotate-half RoPE, per
     }
   }
 }
+
+TEST_CASE("rope scaling: linear, llama3 and yarn frequencies keep their defining properties") {
+  const RopeFrequencies base = rope_frequencies(16, 1e4f, {}, 256);
+  RopeScaling linear;
+  linear.type = RopeScalingType::kLinear;
+  linear.factor = 4.0;
+  const RopeFrequencies lin = rope_frequencies(16, 1e4f, linear, 256);
+  for (int i = 0; i < 8; ++i) CHECK(lin.inv_freq[i] == base.inv_freq[i] / 4.0f);
+
+  // llama3 with L0 = 32, low 1, high 4: wavelength < 8 kept, > 32 divided by 8, between blended.
+  RopeScaling l3;
+  l3.type = RopeScalingType::kLlama3;
+  l3.factor = 8.0;
+  l3.low_freq_factor = 1.0;
+  l3.high_freq_factor = 4.0;
+  l3.original_max_positions = 32;
+  const RopeFrequencies f3 = rope_frequencies(16, 1e4f, l3, 256);
+  int kept = 0, divided = 0, blended = 0;
+  for (int i = 0; i < 8; ++i) {
+    const double wavelen = 2.0 * 3.141592653589793 / base.inv_freq[i];
+    if (wavelen < 8.0) {
+      CHECK(f3.inv_freq[i] == base.inv_freq[i]);
+      ++kept;
+    } else if (wavelen > 32.0) {
+      CHECK(f3.inv_freq[i] == base.inv_freq[i] / 8.0f);
+      ++divided;
+    } else {
+      CHECK(f3.inv_freq[i] < base.inv_freq[i]);
+      CHECK(f3.inv_freq[i] > base.inv_freq[i] / 8.0f);
+      ++blended;
+    }
+  }
+  CHECK(kept == 1);
+  CHECK(blended == 1);
+  CHECK(divided == 6);
+  CHECK(f3.attention_factor == 1.0f);
+
+  // yarn, factor 4, L0 = 64, d = 12: the ramp runs over dims 0..2 (floor/ceil of the correction
+  // dims of 32 and 1 rotations), so dim 0 is extrapolated, dim 1 half-way, dims >= 2 divided.
+  RopeScaling y;
+  y.type = RopeScalingType::kYarn;
+  y.factor = 4.0;
+  y.original_max_positions = 64;
+  const RopeFrequencies fy = rope_frequencies(12, 1e4f, y, 256);
+  const RopeFrequencies b12 = rope_frequencies(12, 1e4f, {}, 256);
+  CHECK(fy.inv_freq[0] == b12.inv_freq[0]);
+  CHECK(fy.inv_freq[1] == doctest::Approx(0.5 * b12.inv_freq[1] + 0.5 * b12.inv_freq[1] / 4));
+  for (int i = 2; i < 6; ++i) CHECK(fy.inv_freq[i] == doctest::Approx(b12.inv_freq[i] / 4));
+  CHECK(fy.attention_factor == doctest::Approx(0.1 * std::log(4.0) + 1.0));
+  // The table multiplies cos and sin by it: at position 0, cos = attention factor.
+  const RopeTable table(12, 8, 1e4f, RopeLayout::kHalf, y);
+  CHECK(table.cos[0] == fy.attention_factor);
+  CHECK(table.sin[0] == 0.0f);
+}

@@ -18,6 +18,8 @@
 #include <string>
 #include <vector>
 
+#include <unistd.h>
+
 #include "model/model.h"
 
 using namespace pocket;
@@ -204,6 +206,49 @@ TEST_SUITE("golden") {
 
   TEST_CASE("golden qwen2_tied_bias: Qwen2 with q/k/v biases, rope_theta 1e6, tied head") {
     check_golden("qwen2_tied_bias");
+  }
+
+  TEST_CASE("golden llama3_rope: Llama with rope_scaling llama3 (Llama-3.1/3.2 frequencies)") {
+    check_golden("llama3_rope");
+  }
+
+  TEST_CASE("golden qwen2_yarn: Qwen2 with rope_scaling yarn (ramp and attention factor)") {
+    check_golden("qwen2_yarn");
+  }
+
+  // The two above would pass vacuously if the scaling changed nothing at these positions: the
+  // same weights without rope_scaling must give clearly different logits.
+  TEST_CASE("golden: dropping rope_scaling from llama3_rope and qwen2_yarn changes the logits") {
+    const std::string root = golden_dir();
+    if (root.empty()) {
+      MESSAGE("skipped: tests/golden not found");
+      return;
+    }
+    for (const char* name : {"llama3_rope", "qwen2_yarn"}) {
+      const Model scaled(root + "/" + name);
+      const std::string tmp = std::filesystem::temp_directory_path().string() +
+                              "/pocket-golden-" + name + "-" + std::to_string(::getpid());
+      std::filesystem::create_directories(tmp);
+      std::filesystem::copy_file(root + "/" + name + "/model.safetensors",
+                                 tmp + "/model.safetensors");
+      std::ifstream in(root + "/" + name + "/config.json");
+      nlohmann::json config = nlohmann::json::parse(in);
+      config.erase("rope_scaling");
+      std::ofstream(tmp + "/config.json") << config.dump();
+      const Model plain(tmp);
+      const std::int64_t V = scaled.config().vocab_size, T = 12;
+      std::vector<std::int32_t> ids(T);
+      for (std::int64_t t = 0; t < T; ++t) ids[t] = static_cast<std::int32_t>(3 + 7 * t % (V - 3));
+      const std::int64_t last = T - 1;
+      std::vector<float> a(V), b(V);
+      Session sa(scaled, {1, T, 1, 0}), sb(plain, {1, T, 1, 0});
+      sa.forward({1, T, ids.data(), nullptr}, &last, 1, a.data());
+      sb.forward({1, T, ids.data(), nullptr}, &last, 1, b.data());
+      ErrorMeter diff;
+      diff.add(a.data(), b.data(), static_cast<std::size_t>(V));
+      CHECK_MESSAGE(diff.relative() > 1e-2, name << ": relative difference " << diff.relative());
+      std::filesystem::remove_all(tmp);
+    }
   }
 
 }  // TEST_SUITE("golden")

@@ -223,7 +223,26 @@ TEST_CASE("model: bad configs and inputs are one-line errors naming the problem"
   c = shape_config(Arch::kLlama, "tiny");
   c.model_type = "llama";
   rewrite(model_config_json(c).replace(1, 0, "\"rope_scaling\": {\"type\": \"linear\"}, "));
-  CHECK(error_of([&] { load_model_config(dir.path()); }).find("rope_scaling") != std::string::npos);
+  CHECK(error_of([&] { load_model_config(dir.path()); }).find("rope_scaling: missing field 'factor'") !=
+        std::string::npos);
+  rewrite(model_config_json(c).replace(
+      1, 0, "\"rope_scaling\": {\"rope_type\": \"llama3\", \"factor\": 8.0}, "));
+  CHECK(error_of([&] { load_model_config(dir.path()); })
+            .find("rope_scaling: missing field 'low_freq_factor'") != std::string::npos);
+  rewrite(model_config_json(c).replace(
+      1, 0, "\"rope_scaling\": {\"rope_type\": \"longrope\", \"factor\": 8.0}, "));
+  CHECK(error_of([&] { load_model_config(dir.path()); })
+            .find("rope_type 'longrope' is not supported") != std::string::npos);
+  // transformers 5 writes rope_parameters (with rope_theta inside); model_config_json round-trips.
+  rewrite(model_config_json(c).replace(
+      1, 0, "\"rope_parameters\": {\"rope_type\": \"linear\", \"factor\": 2.0, "
+            "\"rope_theta\": 5e5}, "));
+  const ModelConfig v5 = load_model_config(dir.path());
+  CHECK(v5.rope_scaling.type == RopeScalingType::kLinear);
+  CHECK(v5.rope_scaling.factor == 2.0);
+  CHECK(v5.rope_theta == 5e5f);
+  rewrite(model_config_json(v5));
+  CHECK(load_model_config(dir.path()).rope_scaling.factor == 2.0);
 
   // Inputs: ids past the vocabulary, sequences past the position table.
   rewrite(model_config_json(shape_config(Arch::kOpt, "tiny")));
