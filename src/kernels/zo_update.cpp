@@ -113,6 +113,25 @@ void update_f32_master_range(float* master, fp16* w, std::size_t begin, std::siz
   }
 }
 
+void update_f32_range(float* w, std::size_t begin, std::size_t end, const ZoUpdate& p) {
+#if !defined(POCKET_SIMD_SCALAR)
+  const vuint lane_bit = lane_bits();
+#endif
+  for (std::size_t start = begin; start < end; start += kBlock) {
+    const std::size_t len = std::min(kBlock, end - start);
+    const std::uint64_t z_bits = z_bits64(p.z_key, p.index_base + start);
+    float* m = w + start;
+    std::size_t k = 0;
+#if !defined(POCKET_SIMD_SCALAR)
+    for (; k + kFloatLanes <= len; k += kFloatLanes) {
+      zo_update_lanes(vfloat::load_unaligned(m + k), z_lanes(z_bits, k, lane_bit), p)
+          .store_unaligned(m + k);
+    }
+#endif
+    for (; k < len; ++k) m[k] = zo_update_value(m[k], z_from_bit(z_bits, k), p);
+  }
+}
+
 // Runs fn(begin, end) over [0, n) in tasks of kTaskElems on the pool.
 template <class Fn>
 void for_each_task(ThreadPool& pool, std::size_t n, Fn&& fn) {
@@ -166,7 +185,26 @@ void for_each_row_run(const MutableWeightView& w, const ZoUpdate& p, F&& fn) {
   }
 }
 
+void zo_update_f32_ref(float* w, std::size_t n, const ZoUpdate& p) {
+  for (std::size_t i = 0; i < n; ++i) {
+    w[i] = zo_update_value(w[i], z_sign(p.z_key, p.index_base + i), p);
+  }
+}
+
+void zo_update_f32(float* w, std::size_t n, const ZoUpdate& p, ThreadPool& pool) {
+  for_each_task(pool, n, [&](std::size_t begin, std::size_t end) {
+    update_f32_range(w, begin, end, p);
+  });
+}
+
 void zo_update(const MutableWeightView& w, const ZoUpdate& p, ThreadPool& pool) {
+  if (w.format == WeightFormat::kF32) {
+    auto* data = static_cast<float*>(w.data);
+    for_each_row_run(w, p, [&](std::int64_t offset, std::size_t n, const ZoUpdate& u) {
+      zo_update_f32(data + offset, n, u, pool);
+    });
+    return;
+  }
   assert(w.format == WeightFormat::kF16);
   auto* data = static_cast<fp16*>(w.data);
   for_each_row_run(w, p, [&](std::int64_t offset, std::size_t n, const ZoUpdate& u) {

@@ -65,8 +65,13 @@ void zo_update_f32_master(float* master, fp16* w, std::size_t n, const ZoUpdate&
                           ThreadPool& pool = default_pool());
 void zo_update_f32_master_ref(float* master, fp16* w, std::size_t n, const ZoUpdate& p);
 
+// An fp32 tensor (a LoRA adapter) updated in place in fp32, no rounding to fp16:
+//   w[i] <- zo_update_value(w[i], z[i], p)                  (the order above; sr_key unused)
+void zo_update_f32(float* w, std::size_t n, const ZoUpdate& p, ThreadPool& pool = default_pool());
+void zo_update_f32_ref(float* w, std::size_t n, const ZoUpdate& p);
+
 // The update of a whole tensor through its view, the format choosing the arithmetic: F16 as
-// zo_update_f16. Element (r, c) has the flat index index_base + r·stride + c, as a GEMM's
+// zo_update_f16, F32 as zo_update_f32. Element (r, c) has the flat index index_base + r·stride + c, as a GEMM's
 // perturbation reads it (weight_view.h). The quantized formats add their update here.
 void zo_update(const MutableWeightView& w, const ZoUpdate& p, ThreadPool& pool = default_pool());
 // With an fp32 master: `master` (F32, w's shape) as zo_update_f32_master, and w (F16) its

@@ -1,6 +1,7 @@
 #include "model/model.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 
 #include <sys/stat.h>
@@ -92,9 +93,78 @@ std::string Model::fingerprint() const {
 }
 
 MutableWeightView Model::mutable_view(const Param& p) {
+  if (p.kind == ParamKind::kAdapter) {  // the model's own memory (attach_lora), never the mapping
+    const WeightView& v = p.view;
+    return {v.format, const_cast<void*>(v.data), nullptr, v.rows, v.cols, v.stride};
+  }
   if (!writable_) throw Error(path_, "model opened read-only, tensor " + p.name + " cannot be written");
   const WeightView& v = p.view;
   return {v.format, checkpoint_->mutable_data(p.name), nullptr, v.rows, v.cols, v.stride};
+}
+
+namespace {
+
+// Module name of a Linear: its weight's checkpoint name without ".weight".
+std::string module_name(const Linear& l) {
+  const std::string& name = l.weight->name;
+  return name.substr(0, name.size() - (name.ends_with(".weight") ? 7 : 0));
+}
+
+template <class F>
+void for_each_layer_linear(ModelWeights& w, F&& f) {
+  for (LayerWeights& L : w.layers) {
+    for (Linear* l : {&L.q, &L.k, &L.v, &L.o, &L.gate, &L.up, &L.down}) {
+      if (*l) f(*l);
+    }
+  }
+}
+
+}  // namespace
+
+void Model::attach_lora(const LoraOptions& options, std::uint64_t seed) {
+  if (has_lora()) throw Error("--lora", path_ + ": adapters are attached already");
+  if (options.rank < 1 || options.rank > 4096) throw Error("--lora", "the rank must be 1 to 4096");
+  if (!(options.alpha > 0.0) || !std::isfinite(options.alpha)) {
+    throw Error("--lora-alpha", "must be a positive number");
+  }
+  const std::vector<std::string> targets = lora_targets(options, config_.arch);
+  auto targeted = [&](const std::string& module) {
+    for (const std::string& t : targets) {
+      if (lora_target_matches(module, t)) return true;
+    }
+    return false;
+  };
+  // Every target is checked before anything is added, so an error leaves the model unchanged.
+  for (const std::string& t : targets) {
+    bool found = false;
+    for_each_layer_linear(weights_, [&](Linear& l) { found = found || lora_target_matches(module_name(l), t); });
+    if (!found) throw Error("--lora-targets", "'" + t + "' names no linear layer of " + path_);
+  }
+  const std::int64_t r = options.rank;
+  const float scale = static_cast<float>(options.alpha / static_cast<double>(r));
+  for_each_layer_linear(weights_, [&](Linear& l) {
+    const std::string module = module_name(l);
+    if (!targeted(module)) return;
+    const std::int64_t in = l.in(), out = l.out();
+    Param& a = weights_.params.add(lora_param_name(module, 'A'), {r, in}, ParamKind::kAdapter);
+    std::vector<float>& a_data = adapters_.emplace_back(static_cast<std::size_t>(r * in));
+    lora_init_a(a_data.data(), r * in, in, seed, a.pid);
+    a.view = {WeightFormat::kF32, a_data.data(), nullptr, r, in, in};
+    Param& b = weights_.params.add(lora_param_name(module, 'B'), {out, r}, ParamKind::kAdapter);
+    std::vector<float>& b_data = adapters_.emplace_back(static_cast<std::size_t>(out * r), 0.0f);
+    b.view = {WeightFormat::kF32, b_data.data(), nullptr, out, r, r};
+    l.lora_a = &a;
+    l.lora_b = &b;
+    l.lora_scale = scale;
+  });
+  lora_ = options;
+  lora_.targets = targets;
+}
+
+std::int64_t Model::adapter_bytes() const {
+  std::int64_t bytes = 0;
+  for (const std::vector<float>& a : adapters_) bytes += static_cast<std::int64_t>(a.size() * sizeof(float));
+  return bytes;
 }
 
 Perturbation Perturbation::pair(std::uint64_t seed, float eps) {
@@ -155,7 +225,7 @@ Session::Session(const Model& model, const SessionLimits& limits, ThreadPool& po
   const std::int64_t head_rows = std::max(limits.max_logit_rows, limits.logit_chunk_rows);
   const std::int64_t small =
       limits.streams >= 2 ? static_cast<std::int64_t>(model.params().vectors().size()) : 0;
-  // Per stream: x, h (= attn), qkv (= ffn), rows_a, rows_b, logits, small. Two pairs share memory
+  // Per stream: x, h (= attn), qkv (= ffn), rows_a, rows_b, logits, small, lora. Two pairs share memory
   // because their lives never overlap within a layer: h (the normed input) is dead once q, k, v
   // are computed, when attention writes attn; qkv is dead once attention has read it, before the
   // MLP writes ffn. This takes the arena from 10d to 6d floats per token for OPT-125m.
@@ -165,7 +235,8 @@ Session::Session(const Model& model, const SessionLimits& limits, ThreadPool& po
                                 head_rows * widest(c),
                                 head_rows * widest(c),
                                 limits.logit_chunk_rows * c.vocab_size,
-                                small};
+                                small,
+                                n * model.lora().rank};
   std::int64_t total = 0;
   for (std::int64_t size : sizes) total += size;
   arena_.assign(static_cast<std::size_t>(total * limits.streams), 0.0f);
@@ -173,8 +244,9 @@ Session::Session(const Model& model, const SessionLimits& limits, ThreadPool& po
   streams_.resize(static_cast<std::size_t>(limits.streams));
   for (int s = 0; s < limits.streams; ++s) {
     Stream& st = streams_[s];
-    float** views[] = {&st.x, &st.h, &st.qkv, &st.rows_a, &st.rows_b, &st.logits, &st.small};
-    for (int i = 0; i < 7; ++i) {
+    float** views[] = {&st.x,      &st.h,      &st.qkv,   &st.rows_a,
+                       &st.rows_b, &st.logits, &st.small, &st.lora};
+    for (int i = 0; i < 8; ++i) {
       *views[i] = p;
       p += sizes[i];
     }
@@ -190,7 +262,8 @@ Session::Session(const Model& model, const SessionLimits& limits, ThreadPool& po
   position_rows_.resize(static_cast<std::size_t>(n));
   row_index_.resize(static_cast<std::size_t>(limits.max_batch));
   // Packing panels for the largest GEMM, reserved now so that a forward never allocates.
-  const std::int64_t max_k = std::max({widest(c), c.ffn_dim, c.n_heads * c.head_dim});
+  const std::int64_t max_k =
+      std::max({widest(c), c.ffn_dim, c.n_heads * c.head_dim, model.lora().rank});
   pool_.reserve_scratch(gemm_scratch_bytes(
       gemm_kernel_native(), std::max(n, head_rows), max_k, limits.streams));
 }
@@ -348,10 +421,38 @@ void Session::linear(const Linear& l, std::int64_t M, Buf x, std::int64_t x_off,
   }
   if (perturbation_ == nullptr) {
     gemm(M, l.weight->view, active_, streams, ldx, ldy, options);
-    return;
+  } else {
+    const WeightPerturbation z = perturbation(*l.weight);
+    gemm(M, l.weight->view, active_, streams, ldx, ldy, options, &z);
   }
-  const WeightPerturbation z = perturbation(*l.weight);
-  gemm(M, l.weight->view, active_, streams, ldx, ldy, options, &z);
+  if (l.lora_a != nullptr) lora(l, M, x, x_off, ldx, y, y_off, ldy);
+}
+
+// y_s += (α/r)·(x_s·A_sᵀ)·B_sᵀ, A_s and B_s the adapters as stream s reads them (± εz when
+// trainable), in this fp32 order (src/zo/README.md): t = x·Aᵀ into the arena's [M, r] block, then
+// t[i] *= α/r, then y += t·Bᵀ. Two GEMMs with no bias over the same rows; no [M, out] temporary.
+void Session::lora(const Linear& l, std::int64_t M, Buf x, std::int64_t x_off, std::int64_t ldx,
+                   Buf y, std::int64_t y_off, std::int64_t ldy) {
+  const std::int64_t r = l.lora_a->view.rows;
+  GemmOptions options;
+  options.pool = &pool_;
+  GemmStream streams[kMaxStreams];
+  WeightPerturbation za, zb;
+  if (perturbation_ != nullptr) {
+    za = perturbation(*l.lora_a);
+    zb = perturbation(*l.lora_b);
+  }
+  const WeightPerturbation* pa = perturbation_ != nullptr ? &za : nullptr;
+  const WeightPerturbation* pb = perturbation_ != nullptr ? &zb : nullptr;
+  for (int s = 0; s < active_; ++s) streams[s] = {streams_[s].*x + x_off, streams_[s].lora, nullptr};
+  gemm(M, l.lora_a->view, active_, streams, ldx, r, options, pa);
+  for (int s = 0; s < active_; ++s) {
+    float* t = streams_[s].lora;
+    for (std::int64_t i = 0; i < M * r; ++i) t[i] *= l.lora_scale;
+  }
+  options.accumulate = true;
+  for (int s = 0; s < active_; ++s) streams[s] = {streams_[s].lora, streams_[s].*y + y_off, nullptr};
+  gemm(M, l.lora_b->view, active_, streams, r, ldy, options, pb);
 }
 
 void Session::norm(const NormWeights& w, Buf x, Buf out, std::int64_t rows, std::int64_t width) {

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <string>
 #include <vector>
@@ -20,6 +21,7 @@
 #include "kernels/rope.h"
 #include "io/gguf.h"
 #include "model/gguf_source.h"
+#include "model/lora.h"
 #include "model/model_weights.h"
 
 namespace pocket {
@@ -58,8 +60,17 @@ class Model {
   const ParamTable& params() const { return weights_.params; }
   ParamTable& params() { return weights_.params; }
   // The stored elements of `p` in a writable model's copy-on-write mapping; throws for a
-  // read-only model.
+  // read-only model. An adapter's elements are the model's own (writable in any model).
   MutableWeightView mutable_view(const Param& p);
+
+  // Adds LoRA adapters (model/lora.h) to every Linear of the layers whose module name matches
+  // one of the targets: A initialised from `seed`, B = 0, both Params of kind kAdapter appended
+  // to the table, trainable. Call once, before any Session is made over the model. An option out
+  // of range or a target that matches no Linear is a pocket::Error naming its flag.
+  void attach_lora(const LoraOptions& options, std::uint64_t seed);
+  bool has_lora() const { return lora_.rank > 0; }
+  const LoraOptions& lora() const { return lora_; }       // targets as resolved by attach_lora
+  std::int64_t adapter_bytes() const;                     // bytes of the adapters (fp32)
 
  private:
   std::string path_;
@@ -70,6 +81,8 @@ class Model {
   ModelConfig config_;
   ModelWeights weights_;
   std::unique_ptr<RopeTable> rope_;
+  LoraOptions lora_;
+  std::deque<std::vector<float>> adapters_;  // the adapters' elements, one vector per Param
 };
 
 // Token ids of a batch: B sequences of T positions, row-major [B, T]. mask[b*T + t] = 1 for a
@@ -179,6 +192,7 @@ class Session {
     float* rows_b = nullptr; // the same, second buffer
     float* logits = nullptr; // [logit_chunk_rows, vocab]
     float* small = nullptr;  // perturbed copy of ParamTable::vectors() (perturbable sessions)
+    float* lora = nullptr;   // LoRA's x·Aᵀ [B*T, r] (models with adapters)
     float* head_out = nullptr;  // where run_head's vocabulary GEMM writes (not in the arena)
   };
   using Buf = float* Stream::*;
@@ -193,6 +207,8 @@ class Session {
   void embed(const TokenBatch& batch, const std::int32_t* pos, std::int64_t past);
   void linear(const Linear& l, std::int64_t M, Buf x, std::int64_t x_off, std::int64_t ldx, Buf y,
               std::int64_t y_off, std::int64_t ldy, bool accumulate = false);
+  void lora(const Linear& l, std::int64_t M, Buf x, std::int64_t x_off, std::int64_t ldx, Buf y,
+            std::int64_t y_off, std::int64_t ldy);
   void norm(const NormWeights& w, Buf x, Buf out, std::int64_t rows, std::int64_t width);
   void gather(int s, const Param& table, const std::int32_t* ids, std::int64_t n,
               const float* addend, float* out) const;

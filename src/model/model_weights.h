@@ -17,10 +17,13 @@
 
 namespace pocket {
 
-// y[M, out] = x[M, in] · wᵀ (+ bias)
+// y[M, out] = x[M, in] · wᵀ (+ bias) (+ lora_scale · (x · Aᵀ) · Bᵀ with LoRA, model/lora.h)
 struct Linear {
   const Param* weight = nullptr;  // [out, in]; null when the model has no such layer
   const Param* bias = nullptr;    // [out], or null
+  const Param* lora_a = nullptr;  // [r, in] F32 adapter (Model::attach_lora), or null
+  const Param* lora_b = nullptr;  // [out, r] F32 adapter
+  float lora_scale = 0.0f;        // alpha / r
   explicit operator bool() const { return weight != nullptr; }
   std::int64_t out() const { return weight->view.rows; }
   std::int64_t in() const { return weight->view.cols; }

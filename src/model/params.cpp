@@ -79,6 +79,12 @@ void ParamTable::set_all_trainable(bool trainable) {
   for (Param& p : params_) p.trainable = trainable;
 }
 
+void ParamTable::set_kind_trainable(ParamKind kind, bool trainable) {
+  for (Param& p : params_) {
+    if (p.kind == kind) p.trainable = trainable;
+  }
+}
+
 void ParamTable::refresh_vector(const Param& p) {
   // f32 points into vectors_, which this table owns: writing through it is this table's right.
   float* out = vectors_.data() + vector_offset(p);

@@ -77,6 +77,8 @@ class ParamTable {
   void set_trainable(const std::vector<std::string>& patterns);
   // Every parameter trainable, or none (a perturbed forward of a frozen model is the plain one).
   void set_all_trainable(bool trainable);
+  // Every parameter of `kind` trainable or frozen, the others left as they are.
+  void set_kind_trainable(ParamKind kind, bool trainable);
 
   // The fp32 copies of every vector, contiguous (a two-stream session perturbs them per stream).
   const std::vector<float>& vectors() const { return vectors_; }

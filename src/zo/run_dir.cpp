@@ -154,7 +154,11 @@ RunConfig load_run_config(const std::string& run_dir, int oldest_version) {
   if (!fs::exists(path, error)) throw Error(run_dir, "not a run directory (no meta.json)");
   RunConfig c;
   try {
-    const json j = parse_json(read_text(path), path);
+    json j = parse_json(read_text(path), path);
+    // Runs made before LoRA record no adapters.
+    if (j.is_object() && !j.contains("lora")) {
+      j["lora"] = {{"r", 0}, {"alpha", LoraOptions{}.alpha}, {"targets", json::array()}};
+    }
     if (j.at("format") != "pocket-run") throw Error(path, "not a pocket run's meta.json");
     const auto version = static_cast<int>(json_int(j.at("version"), "version", 0, 1 << 20, path));
     if (version == 1 && oldest_version > 1) {
@@ -235,6 +239,17 @@ RunConfig create_run(const std::string& run_dir, RunConfig c) {
     load_dataset(c.train_data, task, *tokenizer);
     if (!c.eval_data.empty()) load_dataset(c.eval_data, task, *tokenizer);
     model_params(base.config()).set_trainable(c.zo.train_patterns);  // throws if none match
+    if (base.is_gguf() && c.zo.trains_base()) {
+      throw Error(c.base_model, "a GGUF base is read-only: tune LoRA adapters over it (--lora R, "
+                                "no --train)");
+    }
+    if (c.zo.lora.rank != 0) {
+      Model adapted(c.base_model);
+      adapted.attach_lora(c.zo.lora, c.seed);  // rank, alpha and every target checked
+      c.zo.lora.targets = adapted.lora().targets;  // meta.json records them resolved
+    } else if (!c.zo.lora.targets.empty() || c.zo.lora.alpha != LoraOptions{}.alpha) {
+      throw Error("--lora", "--lora-alpha and --lora-targets need --lora R");
+    }
     c.base_fingerprint = base.fingerprint();
   }
   c.run_id = new_run_id(c.seed);
@@ -247,6 +262,12 @@ RunConfig create_run(const std::string& run_dir, RunConfig c) {
     write_file_atomic((fs::path(temp) / "meta.json").string(), run_config_json(c));
   });
   return c;
+}
+
+std::unique_ptr<Model> open_run_model(const RunConfig& config) {
+  auto model = std::make_unique<Model>(config.base_model, config.zo.trains_base());
+  if (config.zo.lora.rank > 0) model->attach_lora(config.zo.lora, config.seed);
+  return model;
 }
 
 Restored restore_run(const std::string& run_dir, const RunConfig& config, ZoTuner& tuner,
@@ -269,13 +290,18 @@ Restored restore_run(const std::string& run_dir, const RunConfig& config, ZoTune
     for (TrainableTensor& tt : tuner.trainable()) {
       const Param& p = *tt.param;
       const TensorView* t = file.find(p.name);
-      if (t == nullptr || t->dtype != Dtype::kF16 ||
-          t->nbytes != static_cast<std::size_t>(p.numel) * sizeof(fp16)) {
-        throw Error(snap.path, "has no F16 tensor '" + p.name + "' of " + std::to_string(p.numel) +
+      // Base tensors are stored as F16, adapters (model/lora.h) as their own F32.
+      const bool adapter = p.kind == ParamKind::kAdapter;
+      const Dtype dtype = adapter ? Dtype::kF32 : Dtype::kF16;
+      const std::size_t size = adapter ? sizeof(float) : sizeof(fp16);
+      if (t == nullptr || t->dtype != dtype ||
+          t->nbytes != static_cast<std::size_t>(p.numel) * size) {
+        throw Error(snap.path, std::string("has no ") + (adapter ? "F32" : "F16") + " tensor '" +
+                                   p.name + "' of " + std::to_string(p.numel) +
                                    " elements (a snapshot of another trainable set?)");
       }
       std::memcpy(tt.data.data, t->data, t->nbytes);
-      if (config.zo.master_f32) {
+      if (config.zo.master_f32 && !adapter) {
         const TensorView* m = file.find("master." + p.name);
         if (m == nullptr || m->dtype != Dtype::kF32 ||
             m->nbytes != tt.master.size() * sizeof(float)) {
@@ -313,11 +339,11 @@ void write_run_snapshot(const std::string& run_dir, std::int64_t step, const Run
   for (const TrainableTensor& t : tuner.trainable()) {
     SnapshotTensor s;
     s.name = t.param->name;
-    s.dtype = Dtype::kF16;
+    s.dtype = t.param->kind == ParamKind::kAdapter ? Dtype::kF32 : Dtype::kF16;
     s.shape = {t.param->numel};
     s.data = t.data.data;
     tensors.push_back(s);
-    if (config.zo.master_f32) {
+    if (config.zo.master_f32 && !t.master.empty()) {
       s.name = "master." + t.param->name;
       s.dtype = Dtype::kF32;
       s.data = t.master.data();

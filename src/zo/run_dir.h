@@ -19,6 +19,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -114,8 +115,20 @@ void visit(RunConfig& c, Visitor& v) {
              "f16: stochastic-rounded fp16 updates; f32: an fp32 master copy"},
     c.zo.master_f32, kMasterKinds);
   v(RunField{"/train", "--train",
-             "glob over tensor names to train (repeatable); the rest is frozen. Default: all"},
+             "glob over tensor names to train (repeatable); the rest is frozen. Default: all "
+             "(with --lora: none of the base)"},
     c.zo.train_patterns);
+  v(RunField{"/lora/r", "--lora",
+             "LoRA rank r: tune fp32 adapters A[r,in], B[out,r] over a frozen base (an fp16 "
+             "directory or a GGUF file, never written); 0: no adapters"},
+    c.zo.lora.rank);
+  v(RunField{"/lora/alpha", "--lora-alpha",
+             "LoRA alpha: an adapted layer adds (alpha/r)·(x·Aᵀ)·Bᵀ (default 8, PEFT's)"},
+    c.zo.lora.alpha);
+  v(RunField{"/lora/targets", "--lora-targets",
+             "modules to adapt, comma-separated or repeated, matched as PEFT's target_modules "
+             "(default q_proj,v_proj; RoBERTa query,value)"},
+    c.zo.lora.targets);
   v(RunField{"/snapshot_every", "--snapshot-every", "steps between snapshots"}, c.snapshot_every);
   v(RunField{"/eval_every", "--eval-every", "steps between evaluations (0: before and after only)"},
     c.eval_every);
@@ -139,6 +152,11 @@ void check_run_data(const RunConfig& config);
 // Throws pocket::Error naming the base model directory when `base` (freshly loaded, before any
 // update) is not the model the run started from.
 void check_run_base(const RunConfig& config, const Model& base);
+
+// The base model of a run as its steps use it: mapped copy-on-write when the run trains base
+// tensors (ZoOptions::trains_base), read-only when it trains LoRA adapters only (a GGUF base
+// serves then), with the run's adapters attached (A from the run seed, B = 0: model/lora.h).
+std::unique_ptr<Model> open_run_model(const RunConfig& config);
 
 // Validates a new run's settings, as given on the command line (paths as typed; run_id and the
 // fingerprints are filled in here), and creates RUN atomically with its meta.json. Everything

@@ -13,7 +13,7 @@ namespace pocket {
 RunState::RunState(const std::string& run_dir, const std::function<void(const std::string&)>& say)
     : config_(load_run_config(run_dir)) {
   const std::vector<JournalRecord> records = read_journal(run_journal_path(run_dir));
-  model_ = std::make_unique<Model>(config_.base_model, /*writable=*/true);
+  model_ = open_run_model(config_);
   check_run_base(config_, *model_);
   tokenizer_ = load_tokenizer(config_.base_model, model_->config().model_type);
   task_ = make_task(config_.task, *tokenizer_, model_->config());
@@ -31,6 +31,9 @@ RunState::RunState(const std::string& run_dir, const std::function<void(const st
 }
 
 void RunState::write_model(const std::string& out_dir) const {
+  if (model_->has_lora()) {
+    throw Error(out_dir, "a LoRA run exports its adapters: pocket export RUN OUT --adapter");
+  }
   write_tuned_model(*model_, *tuner_, out_dir);
 }
 

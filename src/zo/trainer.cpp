@@ -45,8 +45,10 @@ TuneSummary tune_run(const std::string& run_dir, const TuneEvents& events) {
   auto say = [&](const std::string& line) {
     if (events.on_message) events.on_message(line);
   };
-  // The base mapped copy-on-write: updates live in this process's memory, never in its files.
-  Model model(config.base_model, /*writable=*/true);
+  // The base mapped copy-on-write (or read-only for LoRA alone): updates live in this process's
+  // memory, never in its files.
+  const std::unique_ptr<Model> base = open_run_model(config);
+  Model& model = *base;
   check_run_base(config, model);
   const auto tokenizer = load_tokenizer(config.base_model, model.config().model_type);
   const Task task = make_task(config.task, *tokenizer, model.config());

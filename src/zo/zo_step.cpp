@@ -14,14 +14,25 @@ namespace pocket {
 namespace {
 
 // The trainable tensors of `model` after marking those the patterns select.
+// With LoRA the adapters are trainable and the base only where --train globs select it.
 std::vector<TrainableTensor> select_trainable(Model& model, const ZoOptions& options) {
-  model.params().set_trainable(options.train_patterns);
+  if (model.has_lora() != (options.lora.rank > 0)) {
+    throw Error("--lora", model.has_lora() ? "the model has adapters the options do not name"
+                                           : "the options name adapters the model does not have");
+  }
+  if (options.lora.rank == 0 || !options.train_patterns.empty()) {
+    model.params().set_trainable(options.train_patterns);
+  } else {
+    model.params().set_all_trainable(false);
+  }
+  model.params().set_kind_trainable(ParamKind::kAdapter, true);
   std::vector<TrainableTensor> trainable;
   model.params().for_each_trainable([&](const Param& p) {
     TrainableTensor t;
     t.param = &p;
-    if (model.writable()) t.data = model.mutable_view(p);
-    if (options.master_f32 && t.data) {
+    const bool adapter = p.kind == ParamKind::kAdapter;
+    if (adapter || model.writable()) t.data = model.mutable_view(p);
+    if (options.master_f32 && t.data && !adapter) {
       t.master.resize(static_cast<std::size_t>(p.numel));
       f16_to_f32(static_cast<const fp16*>(t.data.data), t.master.data(), t.master.size());
     }
@@ -71,10 +82,13 @@ StepResult ZoTuner::probe(const Dataset& data, const std::int64_t* index, std::i
   return r;
 }
 
-// W <- round16(W - lr (g z + lambda W)) per trainable tensor (kernels/zo_update.h), then the fp32
-// copies of updated vectors are refreshed from the fp16 the checkpoint now holds.
+// W <- round16(W - lr (g z + lambda W)) per trainable tensor (kernels/zo_update.h; adapters in
+// fp32, zo_update_f32), then the fp32 copies of updated vectors are refreshed from the fp16 the
+// checkpoint now holds.
 void ZoTuner::apply_update(std::uint64_t step_seed, float g, float lr) {
-  if (!model_.writable()) throw Error(model_.path(), "model opened read-only: cannot update");
+  for (const TrainableTensor& t : trainable_) {
+    if (!t.data) throw Error(model_.path(), "model opened read-only: cannot update " + t.param->name);
+  }
   std::size_t done = 0;
   for (TrainableTensor& t : trainable_) {
     if (++done == trainable_.size() / 2 + 1) crash_point("update", crash_step_);
@@ -85,7 +99,7 @@ void ZoTuner::apply_update(std::uint64_t step_seed, float g, float lr) {
     u.lr = lr;
     u.grad = g;
     u.weight_decay = p.decay ? static_cast<float>(options_.weight_decay) : 0.0f;
-    if (options_.master_f32) {
+    if (options_.master_f32 && !t.master.empty()) {
       zo_update(t.master_view(), t.data, u, session_->pool());
     } else {
       zo_update(t.data, u, session_->pool());

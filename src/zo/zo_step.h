@@ -27,16 +27,24 @@ struct ZoOptions {
   double eps = 1e-3;
   double weight_decay = 0.0;
   bool master_f32 = false;
-  // Glob patterns over tensor names ('*' any run of characters, '?' one); empty = everything.
+  // Glob patterns over tensor names ('*' any run of characters, '?' one); empty = everything,
+  // or with LoRA nothing of the base.
   std::vector<std::string> train_patterns;
+  // LoRA adapters (model/lora.h); rank 0: none. The model has them attached
+  // (Model::attach_lora) before a ZoTuner is made over it; they are always trainable.
+  LoraOptions lora;
+  // Does a run with these options update base tensors (and need a writable base)?
+  bool trains_base() const { return lora.rank == 0 || !train_patterns.empty(); }
 };
 
 // One trainable tensor of a run: its parameter (model/params.h), its stored elements in the run's
-// copy-on-write mapping, and with --master f32 its fp32 master.
+// copy-on-write mapping (an adapter's: the model's own fp32), and with --master f32 its fp32
+// master (not for adapters, which are fp32 already).
 struct TrainableTensor {
   const Param* param = nullptr;
-  MutableWeightView data;     // F16, param->view's shape; empty when the model is read-only
-  std::vector<float> master;  // --master f32 only: param->numel floats
+  MutableWeightView data;     // F16 (F32 for an adapter), param->view's shape; empty when the
+                              // model is read-only and this is a base tensor
+  std::vector<float> master;  // --master f32, base tensors only: param->numel floats
   MutableWeightView master_view() {
     return {WeightFormat::kF32, master.data(), nullptr, data.rows, data.cols, data.stride};
   }
@@ -50,7 +58,9 @@ struct StepResult {
 
 class ZoTuner {
  public:
-  // `model` must be writable (Model(dir, /*writable=*/true)) unless only evaluate() is used.
+  // `model` must be writable (Model(dir, /*writable=*/true)) when options.trains_base(), unless
+  // only evaluate() is used; with LoRA only, a read-only base (a GGUF file) serves. A model with
+  // adapters attached must come with options.lora.rank > 0 and vice versa.
   // batch: examples per step; longest: the longest sequence of every dataset it will see.
   ZoTuner(Model& model, const Task& task, const ZoOptions& options, std::int64_t batch,
           std::int64_t longest);

@@ -7,11 +7,13 @@
 #include <sys/wait.h>
 
 #include <chrono>
+#include <cstdio>
 #include <fstream>
 #include <random>
 #include <thread>
 
 #include "cli_util.h"
+#include "sha256.h"
 #include "test_util.h"
 
 namespace pocket {
@@ -259,6 +261,64 @@ TEST_CASE("cli: a run holds no model copy; a crashed run exports as the whole ru
   check_one_line_error(run("export " + d + "/a " + d + "/c-out", tmp), "not the base model");
   check_one_line_error(run("tune --resume " + d + "/b", tmp), d + "/model");
   check_one_line_error(run("eval " + d + "/a" + eval, tmp), "fingerprint differs");
+}
+
+
+// LoRA over a quantized base (issue 14): ../shared's stories260K as Q8_0 GGUF, mapped read-only.
+// Step 0 (B = 0) is the base model: the run's first evaluation equals `pocket eval BASE` exactly;
+// the steps run, the base file is unchanged, and `pocket eval RUN` restores the adapters of the
+// last step (the tune's final evaluation, bit for bit in its printed digits).
+TEST_CASE("cli: LoRA tunes over a Q8_0 GGUF base; step 0 is the base; eval restores the adapters") {
+  SKIP_WITHOUT_POCKET();
+  const std::string gguf = "../shared/models/stories260K-gguf/stories260K-Q8_0.gguf";
+  if (!std::filesystem::exists(gguf)) {
+    MESSAGE(gguf << " absent: skipped");
+    return;
+  }
+  test::TempDir tmp;
+  const std::string d = tmp.path();
+  {
+    std::ofstream train(d + "/train.jsonl"), dev(d + "/dev.jsonl");
+    for (int i = 0; i < 12; ++i) {
+      const std::string line = "{\"text\": \"Once upon a time in Zarbo there was a fox named " +
+                               std::to_string(i) + " who liked the sun.\"}\n";
+      train << line;
+      if (i < 4) dev << line;
+    }
+  }
+  const std::string base_sum = test::sha256_hex(slurp(gguf).data(), slurp(gguf).size());
+  Result r = run("tune " + gguf + " --task lm --data " + d + "/train.jsonl --eval " + d +
+                     "/dev.jsonl --out " + d + "/run --lora 4 --lora-targets q_proj,o_proj "
+                     "--steps 4 --batch 4 --lr 1e-3 --eps 1e-2 --quiet",
+                 tmp);
+  REQUIRE_MESSAGE(r.status == 0, r.err);
+  const std::string log = slurp(d + "/run/log.jsonl");
+  std::vector<double> evals;
+  for (std::size_t at = log.find("\"event\":\"eval\""); at != std::string::npos;
+       at = log.find("\"event\":\"eval\"", at + 1)) {
+    const std::size_t loss = log.find("\"loss\":", at);
+    evals.push_back(std::stod(log.substr(loss + 7)));
+  }
+  REQUIRE(evals.size() == 2);
+  const Result base = run("eval " + gguf + " --task lm --data " + d + "/dev.jsonl", tmp);
+  REQUIRE_MESSAGE(base.status == 0, base.err);
+  char want[64];
+  std::snprintf(want, sizeof want, "loss %.4f", evals[0]);
+  CHECK_MESSAGE((base.out + base.err).find(want) != std::string::npos, base.err << " vs " << want);
+  const Result tuned = run("eval " + d + "/run --data " + d + "/dev.jsonl", tmp);
+  REQUIRE_MESSAGE(tuned.status == 0, tuned.err);
+  std::snprintf(want, sizeof want, "loss %.4f", evals[1]);
+  CHECK_MESSAGE((tuned.out + tuned.err).find(want) != std::string::npos, tuned.err << " vs " << want);
+  CHECK(evals[1] != evals[0]);  // the adapters moved the model
+  CHECK(slurp(d + "/run/meta.json").find("\"o_proj\"") != std::string::npos);
+  CHECK(test::sha256_hex(slurp(gguf).data(), slurp(gguf).size()) == base_sum);
+  // export without --adapter is refused in one line, nothing written
+  r = run("export " + d + "/run " + d + "/out", tmp);
+  check_one_line_error(r, "--adapter");
+  CHECK_FALSE(std::filesystem::exists(d + "/out"));
+  // a GGUF base cannot have base tensors trained
+  r = run("tune " + gguf + " --task lm --data " + d + "/train.jsonl --out " + d + "/run2", tmp);
+  check_one_line_error(r, "read-only");
 }
 
 }  // namespace pocket

@@ -318,6 +318,168 @@ def fp32_forward_noise(params, forward, cfg, case, eps32):
 
 
 # ---------------------------------------------------------------------------------------------
+# LoRA over the frozen fp16 base (src/zo/README.md, "LoRA"; src/model/lora.h). Only the adapters
+# are parameters: a targeted Linear reads W + s·B±·A± with s = f32(alpha / r), A± = A ± eps·z_A
+# and B± = B ± eps·z_B in float32, merged in float64 (x·(W + sBA)ᵀ = x·Wᵀ + s·(x·Aᵀ)·Bᵀ in real
+# arithmetic; pocket's fp32 order differs from it by rounding noise only).
+
+LORA_INIT_DOMAIN = 0x4C4F5241494E4954  # "LORAINIT"
+
+
+def lora_init_a(run_seed, name, rows, cols):
+    """A[i] = f32(((2u + 1 - 2^24) / 2^24) / sqrt(cols)), u = word(key(seed ^ LORAINIT, pid), i)
+    >> 40; the division and the square root in float64 (each correctly rounded), then one
+    rounding to float32."""
+    k = key(run_seed ^ LORA_INIT_DOMAIN, fnv1a64(name))
+    i = np.arange(rows * cols, dtype=U64)
+    with np.errstate(over="ignore"):
+        words = mix64(U64(k) + U64(GAMMA) * (i + U64(1)))
+    u = (words >> U64(40)).astype(np.float64)
+    v = (2.0 * u + 1.0 - 16777216.0) / 16777216.0
+    return (v / np.sqrt(np.float64(cols))).astype(np.float32)
+
+
+def lora_modules(tensors, targets):
+    """Module names of the layers' Linear weights that PEFT's target_modules rule selects."""
+    out = []
+    for name, t in sorted(tensors.items()):
+        if not name.endswith(".weight") or t.dim() != 2 or ".layers." not in name:
+            continue
+        module = name[: -len(".weight")]
+        if any(module == tg or module.endswith("." + tg) for tg in targets):
+            out.append(module)
+    return out
+
+
+def lora_merged(base64, modules, scale, values):
+    """The base (float64) with each targeted W replaced by W + s·B·A (float64 A and B)."""
+    w = dict(base64)
+    for m in modules:
+        a = values[f"base_model.model.{m}.lora_A.weight"]
+        b = values[f"base_model.model.{m}.lora_B.weight"]
+        w[m + ".weight"] = base64[m + ".weight"] + float(scale) * (b @ a)
+    return w
+
+
+def lora_read(adapters, seed=None, sign=0, eps32=None):
+    """Each adapter as a float64 tensor of f32(P) + sign·eps·z (float32 arithmetic)."""
+    out = {}
+    for name, p in adapters.items():
+        value = p["master"]
+        if seed is not None:
+            value = value + np.float32(sign) * eps32 * z_vector(key(seed, fnv1a64(name)), value.size)
+        out[name] = torch.from_numpy(value.astype(np.float64).reshape(p["shape"]))
+    return out
+
+
+def run_lora_case(case):
+    model_dir = os.path.join(HERE, case["model"])
+    with open(os.path.join(model_dir, "config.json")) as f:
+        cfg = json.load(f)
+    forward = make_golden.opt_forward if cfg["model_type"] == "opt" else make_golden.llama_forward
+    tensors = make_golden.read_safetensors(os.path.join(model_dir, "model.safetensors"))
+    base64 = {n: torch.from_numpy(t.numpy().astype(np.float16).astype(np.float64))
+              for n, t in tensors.items()}
+    r, alpha = case["r"], case["alpha"]
+    scale = np.float32(alpha / r)  # pocket's lora_scale: alpha / r in double, rounded to float
+    modules = lora_modules(tensors, case["targets"])
+    assert modules
+    adapters = {}
+    for m in modules:
+        out_f, in_f = tensors[m + ".weight"].shape
+        a = f"base_model.model.{m}.lora_A.weight"
+        b = f"base_model.model.{m}.lora_B.weight"
+        adapters[a] = {"shape": [r, in_f], "master": lora_init_a(case["run_seed"], a, r, in_f)}
+        adapters[b] = {"shape": [out_f, r], "master": np.zeros(out_f * r, dtype=np.float32)}
+    init_sha = sha256_of({n: p["master"] for n, p in adapters.items()})
+
+    if case["kind"] == "classification":
+        def loss_fn(w):
+            return classification_loss(forward, cfg, w, case["examples"], case["candidates"])
+    else:
+        def loss_fn(w):
+            return lm_loss(forward, cfg, w, case["examples"])
+
+    eps32 = np.float32(case["eps"])
+    lr32 = np.float32(case["lr"])
+    wd32 = np.float32(case["weight_decay"])
+    with torch.no_grad():
+        base_loss = float(loss_fn(base64))
+        init_loss = float(loss_fn(lora_merged(base64, modules, scale, lora_read(adapters))))
+    assert base_loss == init_loss, (base_loss, init_loss)  # B = 0: the adapted model is the base
+
+    # Self-check at the initial adapters: autograd's directional derivative along step 1's z (of
+    # every A and B together) equals the central difference at h = 1e-5.
+    seed1 = step_seed(case["run_seed"], 1)
+    leaves = {n: v.clone().requires_grad_(True) for n, v in lora_read(adapters).items()}
+    zs = {n: torch.from_numpy(z_vector(key(seed1, fnv1a64(n)), adapters[n]["master"].size)
+                              .astype(np.float64)).reshape(adapters[n]["shape"]) for n in adapters}
+    loss_fn(lora_merged(base64, modules, scale, leaves)).backward()
+    deriv = sum(float((leaves[n].grad * zs[n]).sum()) for n in adapters)
+    with torch.no_grad():
+        h = 1e-5
+        lp = float(loss_fn(lora_merged(base64, modules, scale,
+                                       {n: leaves[n] + h * zs[n] for n in adapters})))
+        lm = float(loss_fn(lora_merged(base64, modules, scale,
+                                       {n: leaves[n] - h * zs[n] for n in adapters})))
+    cd = (lp - lm) / (2 * h)
+    assert abs(cd - deriv) <= 1e-6 * abs(deriv), (cd, deriv)
+
+    steps = []
+    for t in range(1, case["steps"] + 1):
+        seed = step_seed(case["run_seed"], t)
+        with torch.no_grad():
+            loss_plus = float(loss_fn(lora_merged(base64, modules, scale,
+                                                  lora_read(adapters, seed, +1, eps32))))
+            loss_minus = float(loss_fn(lora_merged(base64, modules, scale,
+                                                   lora_read(adapters, seed, -1, eps32))))
+        g = np.float32((loss_plus - loss_minus) / (2.0 * float(eps32)))
+        assert np.isfinite(g)
+        for name, p in adapters.items():
+            z = z_vector(key(seed, fnv1a64(name)), p["master"].size)
+            p["master"] = update_master(p["master"], z, g, lr32, wd32)  # 2-D: decay applies
+            assert p["master"].dtype == np.float32
+        steps.append({"t": t, "seed": str(seed), "loss_plus": loss_plus, "loss_minus": loss_minus,
+                      "g": float(g), "g_f32_hex": "%08x" % int(np.float32(g).view(np.uint32))})
+
+    with open(os.path.join(model_dir, "model.safetensors"), "rb") as f:
+        model_sha = hashlib.sha256(f.read()).hexdigest()
+    out = {
+        "generator": "tests/golden/make_zo_golden.py",
+        "model": case["model"],
+        "model_sha256": model_sha,
+        "kind": case["kind"],
+        "examples": case["examples"],
+        "candidates": case["candidates"],
+        "run_seed": str(case["run_seed"]),
+        "eps": case["eps"], "lr": case["lr"], "weight_decay": case["weight_decay"],
+        "schedule": "constant", "batch": "all examples, every step",
+        "lora": {"r": r, "alpha": alpha, "targets": case["targets"],
+                 "scale_f32_hex": "%08x" % int(scale.view(np.uint32))},
+        "base_loss": base_loss,
+        "params": sorted(adapters),
+        "init": {"sha256": init_sha},
+        "steps": steps,
+        "final": {
+            "sha256": sha256_of({n: p["master"] for n, p in adapters.items()}),
+            "tensors": [{"name": n, "shape": adapters[n]["shape"],
+                         "f32_hex": adapters[n]["master"].astype("<f4").tobytes().hex()}
+                        for n in case["chosen"]],
+        },
+    }
+    text = json.dumps(out, indent=1)
+    text = re.sub(r"\[[-0-9.e,\s]*\]", lambda m: re.sub(r"\s+", "", m.group(0)), text)
+    text = re.sub(r"\{\n\s+\"t\"[^{}]*\}", lambda m: re.sub(r"\n\s*", " ", m.group(0)), text)
+    with open(os.path.join(OUT, case["name"] + ".json"), "w") as f:
+        f.write(text + "\n")
+    gs = [abs(s["g"]) for s in steps]
+    print(f"{case['name']}: {len(adapters)} adapters on {len(modules)} modules, r {r}, alpha "
+          f"{alpha}; base loss {base_loss:.6f}; L+ {steps[0]['loss_plus']:.6f} (t=1) -> "
+          f"{steps[-1]['loss_plus']:.6f} (t={len(steps)}); |g| {min(gs):.3g}..{max(gs):.3g}")
+    print(f"  self-check: autograd grad.z {deriv:.9g}, central difference (h=1e-5) {cd:.9g}")
+
+
+# ---------------------------------------------------------------------------------------------
 # The cases: fixed examples drawn once from a seeded generator.
 
 def opt_classification_case():
@@ -351,6 +513,20 @@ def llama_lm_case():
                 **HYPER)
 
 
+def lora_cases():
+    """LoRA-only runs on the same data: OPT with PEFT's default targets, Llama with all four
+    attention projections (GQA: k/v adapters of the narrower kv width)."""
+    opt, llama = opt_classification_case(), llama_lm_case()
+    opt.update(name="opt_pre_lora_classification", r=4, alpha=8, targets=["q_proj", "v_proj"],
+               chosen=["base_model.model.model.decoder.layers.0.self_attn.q_proj.lora_A.weight",
+                       "base_model.model.model.decoder.layers.1.self_attn.v_proj.lora_B.weight"])
+    llama.update(name="llama_gqa_lora_lm", r=2, alpha=16,
+                 targets=["q_proj", "k_proj", "v_proj", "o_proj"],
+                 chosen=["base_model.model.model.layers.0.self_attn.k_proj.lora_B.weight",
+                         "base_model.model.model.layers.1.self_attn.o_proj.lora_A.weight"])
+    return [opt, llama]
+
+
 # eps 1e-2, ten times MeZO's, so that L+ - L- stands well above the fp32 forward's noise; lr 1e-3
 # so that the weights move by whole fp16 ulps within ten steps.
 HYPER = dict(eps=1e-2, lr=1e-3, weight_decay=0.01, run_seed=1234, steps=10)
@@ -363,6 +539,8 @@ def main():
     assert fnv1a64("") == 0xCBF29CE484222325 and mix64(0) == 0
     for case in (opt_classification_case(), llama_lm_case()):
         run_case(case)
+    for case in lora_cases():
+        run_lora_case(case)
 
 
 if __name__ == "__main__":

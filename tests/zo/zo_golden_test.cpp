@@ -347,9 +347,100 @@ void run_golden_sr16(const std::string& case_name) {
                        "reference " << worst << " (tolerance " << kSr16LossTolerance << ")");
 }
 
+
+// LoRA only over the frozen fp16 base (make_zo_golden.py's run_lora_case), teacher-forced as
+// above: the adapters' initial values (A from the run seed, B = 0) must equal the reference bit
+// for bit, step 0 is the base model, each step's L± and g meet the same tolerances, and the final
+// fp32 adapters equal the reference's bit for bit.
+std::string adapter_digest(const ZoTuner& tuner) {
+  std::map<std::string, const TrainableTensor*> by_name;
+  for (const TrainableTensor& t : tuner.trainable()) by_name[t.param->name] = &t;
+  test::Sha256 h;
+  for (const auto& [name, t] : by_name) {
+    h.update(t->data.data, static_cast<std::size_t>(t->param->numel) * sizeof(float));
+  }
+  return h.hex();
+}
+
+void run_golden_lora(const std::string& case_name) {
+  const std::string dir = golden_dir();
+  if (dir.empty()) {
+    MESSAGE("tests/golden not found (run from the repository root or set POCKET_GOLDEN_DIR)");
+    return;
+  }
+  const nlohmann::json golden =
+      nlohmann::json::parse(file_bytes(dir + "/zo/" + case_name + ".json"));
+  const std::string model_dir = dir + "/" + golden.at("model").get<std::string>();
+  GoldenData gd = golden_data(golden);
+  ZoOptions options;
+  options.eps = golden.at("eps").get<double>();
+  options.weight_decay = golden.at("weight_decay").get<double>();
+  options.lora.rank = golden.at("lora").at("r").get<std::int64_t>();
+  options.lora.alpha = golden.at("lora").at("alpha").get<double>();
+  options.lora.targets = golden.at("lora").at("targets").get<std::vector<std::string>>();
+  const auto n = static_cast<std::int64_t>(gd.index.size());
+  const std::uint64_t run_seed = std::stoull(golden.at("run_seed").get<std::string>());
+  const float lr = static_cast<float>(golden.at("lr").get<double>());
+
+  Model model(model_dir);  // read-only: nothing of the base is written
+  model.attach_lora(options.lora, run_seed);
+  gd.task.pad_id = std::max<std::int32_t>(model.config().pad_token_id, 0);
+  ZoTuner tuner(model, gd.task, options, n, gd.data.longest);
+  std::vector<std::string> names;
+  for (const TrainableTensor& t : tuner.trainable()) names.push_back(t.param->name);
+  std::sort(names.begin(), names.end());
+  REQUIRE(names == golden.at("params").get<std::vector<std::string>>());
+  CHECK(adapter_digest(tuner) == golden.at("init").at("sha256").get<std::string>());
+  const float scale = model.weights().layers[0].q.lora_scale;
+  CHECK(std::bit_cast<std::uint32_t>(scale) ==
+        std::stoul(golden.at("lora").at("scale_f32_hex").get<std::string>(), nullptr, 16));
+
+  // Step 0 is the base model exactly: B = 0 adds 0.0 to every output.
+  Model base(model_dir);
+  ZoOptions plain;
+  plain.train_patterns = {"*"};
+  ZoTuner base_tuner(base, gd.task, plain, n, gd.data.longest);
+  const EvalResult before = tuner.evaluate(gd.data), base_before = base_tuner.evaluate(gd.data);
+  CHECK(before.loss == base_before.loss);
+  CHECK(relative(before.loss, golden.at("base_loss").get<double>()) <= kLossTolerance);
+
+  double worst_loss = 0.0, worst_g = 0.0;
+  for (const auto& s : golden.at("steps")) {
+    const auto t = s.at("t").get<std::uint64_t>();
+    const std::uint64_t seed = z_word(run_seed, t);
+    const StepResult r = tuner.probe(gd.data, gd.index.data(), n, seed);
+    const double lp = s.at("loss_plus").get<double>(), lm = s.at("loss_minus").get<double>();
+    const float g = golden_g(s);
+    INFO(case_name << " step " << t << ": L+ " << r.loss_plus << " (ref " << lp << "), L- "
+                   << r.loss_minus << " (ref " << lm << "), g " << r.g << " (ref " << g << ")");
+    REQUIRE(r.accepted);
+    CHECK(relative(r.loss_plus, lp) <= kLossTolerance);
+    CHECK(relative(r.loss_minus, lm) <= kLossTolerance);
+    const double two_eps = 2.0 * static_cast<double>(static_cast<float>(options.eps));
+    CHECK(std::fabs(static_cast<double>(r.g) - g) <=
+          kGTolerance * std::fabs(static_cast<double>(g)) +
+              kLossNoise * (std::fabs(lp) + std::fabs(lm)) / two_eps);
+    worst_loss = std::max({worst_loss, relative(r.loss_plus, lp), relative(r.loss_minus, lm)});
+    worst_g = std::max(worst_g, relative(r.g, g));
+    tuner.apply_update(seed, g, lr);
+  }
+  MESSAGE(case_name << ": worst relative error L± " << worst_loss << ", g " << worst_g);
+  for (const auto& t : golden.at("final").at("tensors")) {
+    const TrainableTensor& p = find_param(tuner, t.at("name").get<std::string>());
+    const auto* data = static_cast<const float*>(p.data.data);
+    CHECK(same_bits(std::vector<float>(data, data + p.param->numel),
+                    f32_from_hex(t.at("f32_hex").get<std::string>())));
+  }
+  CHECK(adapter_digest(tuner) == golden.at("final").at("sha256").get<std::string>());
+}
+
 }  // namespace
 
 TEST_SUITE("golden") {
+  TEST_CASE("ZO run (golden): LoRA only over a frozen fp16 base, OPT and Llama GQA, 10 steps") {
+    run_golden_lora("opt_pre_lora_classification");
+    run_golden_lora("llama_gqa_lora_lm");
+  }
   TEST_CASE("ZO run (golden): SR16 updates stay within the stated tolerance of the master run") {
     run_golden_sr16("opt_pre_classification");
     run_golden_sr16("llama_gqa_lm");
