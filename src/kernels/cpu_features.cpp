@@ -104,7 +104,8 @@ void detect_x86(CpuFeatures& cpu) {
 #else
 void detect_from_cpuinfo(const std::string& text, CpuFeatures& cpu) {
   // aarch64 kernels list "Features: fp asimd ... fphp asimdhp ... asimddp ... asimdfhm".
-  std::istringstream words(cpuinfo_field(text, "Features"));
+  const std::string listed = cpuinfo_field(text, "Features");
+  std::istringstream words(listed);
   std::string w;
   while (words >> w) {
     if (w == "asimd" || w == "fphp" || w == "asimdhp" || w == "asimddp" || w == "asimdfhm" ||
@@ -112,6 +113,9 @@ void detect_from_cpuinfo(const std::string& text, CpuFeatures& cpu) {
       cpu.features.push_back(w);
     }
   }
+#if defined(__aarch64__) && defined(__linux__)
+  if (listed.empty()) cpu.features = arm_features_from_hwcap(getauxval(AT_HWCAP), getauxval(AT_HWCAP2));
+#endif
 #if defined(__aarch64__)
   cpu.id = arm_cpu_id_from_cpuinfo(text);
 #if defined(__linux__) && defined(HWCAP_CPUID)
@@ -174,6 +178,25 @@ bool cpu_runs(const CpuFeatures& cpu, std::string_view isa) {
     return v3 && has_all(cpu, {"avx512f", "avx512bw", "avx512cd", "avx512dq", "avx512vl"});
   }
   return false;
+}
+
+std::vector<std::string> arm_features_from_hwcap(std::uint64_t hwcap, std::uint64_t hwcap2) {
+  struct Bit {
+    bool second;  // AT_HWCAP2
+    int bit;
+    const char* name;
+  };
+  // In cpuinfo's order; bit numbers of linux/arch/arm64/include/uapi/asm/hwcap.h.
+  static constexpr Bit kBits[] = {
+      {false, 1, "asimd"},    {false, 9, "fphp"}, {false, 10, "asimdhp"}, {false, 20, "asimddp"},
+      {false, 22, "sve"},     {false, 23, "asimdfhm"}, {true, 1, "sve2"},  {true, 13, "i8mm"},
+      {true, 14, "bf16"},
+  };
+  std::vector<std::string> out;
+  for (const Bit& b : kBits) {
+    if (((b.second ? hwcap2 : hwcap) >> b.bit) & 1u) out.emplace_back(b.name);
+  }
+  return out;
 }
 
 CpuFeatures detect_cpu_features() {

@@ -51,6 +51,12 @@ CpuId arm_cpu_id_from_midr(std::uint64_t midr);
 // is only slower, never different. Ids stay -1 when the text has no such lines.
 CpuId arm_cpu_id_from_cpuinfo(std::string_view cpuinfo);
 
+// The SIMD-relevant aarch64 features ("asimd", "fphp", "asimdhp", "asimddp", "asimdfhm", "sve",
+// "sve2", "i8mm", "bf16") that Linux's AT_HWCAP / AT_HWCAP2 bits announce (the kernel's uapi
+// asm/hwcap.h numbering). detect_cpu_features reads them when /proc/cpuinfo has no Features line,
+// as under qemu-user, so the kernels the CPU runs are still chosen.
+std::vector<std::string> arm_features_from_hwcap(std::uint64_t hwcap, std::uint64_t hwcap2);
+
 // Compile-time facts of this build: SIMD path, compiler, -march flags.
 std::string build_description();
 

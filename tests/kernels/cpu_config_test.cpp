@@ -196,3 +196,17 @@ TEST_CASE("rows of one kernel set give the same bits (M past the small-M path)")
     }
   }
 }
+
+TEST_CASE("aarch64 features from AT_HWCAP/AT_HWCAP2 bits (when /proc/cpuinfo lists none)") {
+  // A Cortex-A76-like core: asimd, fphp, asimdhp, asimddp; a Cortex-X2-like one adds asimdfhm,
+  // sve, sve2, i8mm and bf16 (bit numbers of the kernel's uapi asm/hwcap.h).
+  const std::uint64_t a76 = (1u << 0) | (1u << 1) | (1u << 9) | (1u << 10) | (1u << 11) | (1u << 20);
+  CHECK(arm_features_from_hwcap(a76, 0) ==
+        std::vector<std::string>{"asimd", "fphp", "asimdhp", "asimddp"});
+  const std::uint64_t x2 = a76 | (1u << 22) | (1u << 23);
+  const std::uint64_t x2_2 = (1u << 1) | (1u << 13) | (1u << 14);
+  CHECK(arm_features_from_hwcap(x2, x2_2) ==
+        std::vector<std::string>{"asimd", "fphp", "asimdhp", "asimddp", "sve", "asimdfhm", "sve2",
+                                 "i8mm", "bf16"});
+  CHECK(arm_features_from_hwcap(0, 0).empty());
+}
