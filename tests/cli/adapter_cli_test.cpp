@@ -183,4 +183,40 @@ TEST_CASE("cli: export --adapter writes the run's adapters as PEFT does; eval BA
   CHECK_FALSE(std::filesystem::exists(d + "/plain-out"));
 }
 
+// A RoBERTa prompt classifier: PEFT has no task type for it (null); BASE + adapter gives the run's
+// accuracy and loss digit for digit; an adapter tensor of another dtype is refused.
+TEST_CASE("cli: a RoBERTa LoRA run exports with task_type null and evaluates as the run") {
+  SKIP_WITHOUT_POCKET();
+  test::TempDir tmp;
+  const std::string d = tmp.path();
+  REQUIRE(run("init --arch roberta --shape tiny --seed 2 " + d + "/model", tmp).status == 0);
+  {
+    std::ofstream out(d + "/c.jsonl");
+    for (int i = 0; i < 8; ++i) out << "{\"sentence\": \"the film was good " << i << "\", \"label\": " << i % 2 << "}\n";
+  }
+  const std::string task = " --template '{sentence} It was<mask>.' --labels ' the| a'";
+  Result r = run("tune " + d + "/model --data " + d + "/c.jsonl --out " + d + "/run --lora 2 --steps 3 --batch 4 "
+                 "--lr 1e-2 --eps 1e-2 --quiet" + task, tmp);
+  REQUIRE_MESSAGE(r.status == 0, r.err);
+  REQUIRE(run("export " + d + "/run " + d + "/out --adapter", tmp).status == 0);
+  const nlohmann::json c = nlohmann::json::parse(slurp(d + "/out/adapter_config.json"));
+  CHECK(c["task_type"].is_null());
+  CHECK(c["target_modules"] == nlohmann::json::array({"query", "value"}));
+  const Result via_run = run("eval " + d + "/run --data " + d + "/c.jsonl --json --quiet", tmp);
+  const Result via_adapter =
+      run("eval " + d + "/model --adapter " + d + "/out --data " + d + "/c.jsonl --json --quiet" + task, tmp);
+  REQUIRE_MESSAGE(via_adapter.status == 0, via_adapter.err);
+  CHECK(via_adapter.out == via_run.out);
+  // The same tensors as I32: not an adapter pocket (or PEFT) computes with.
+  const SafetensorsFile file(d + "/out/adapter_model.safetensors");
+  std::filesystem::create_directory(d + "/ints");
+  std::filesystem::copy_file(d + "/out/adapter_config.json", d + "/ints/adapter_config.json");
+  std::vector<TensorSpec> specs;
+  for (const TensorView& t : file.tensors()) specs.push_back({t.name, Dtype::kI32, t.shape});
+  write_safetensors(d + "/ints/adapter_model.safetensors", specs, {},
+                    [&](std::size_t i, std::uint8_t* dst, std::size_t n) { std::memcpy(dst, file.tensors()[i].data, n); });
+  check_one_line_error(run("eval " + d + "/model --adapter " + d + "/ints --data " + d + "/c.jsonl" + task, tmp),
+                       "is I32, not F32, F16 or BF16");
+}
+
 }  // namespace pocket
