@@ -285,7 +285,8 @@ TEST_CASE("cli: a run holds no model copy; a crashed run exports as the whole ru
 // LoRA over a quantized base (issue 14): ../shared's stories260K as Q8_0 GGUF, mapped read-only.
 // Step 0 (B = 0) is the base model: the run's first evaluation equals `pocket eval BASE` exactly;
 // the steps run, the base file is unchanged, and `pocket eval RUN` restores the adapters of the
-// last step (the tune's final evaluation, bit for bit in its printed digits).
+// last step (the tune's final evaluation, bit for bit in its printed digits), as does the base with
+// the run's exported PEFT adapter.
 TEST_CASE("cli: LoRA tunes over a Q8_0 GGUF base; step 0 is the base; eval restores the adapters") {
   SKIP_WITHOUT_POCKET();
   const std::string gguf = "../shared/models/stories260K-gguf/stories260K-Q8_0.gguf";
@@ -328,6 +329,13 @@ TEST_CASE("cli: LoRA tunes over a Q8_0 GGUF base; step 0 is the base; eval resto
   std::snprintf(want, sizeof want, "loss %.4f", evals[1]);
   CHECK_MESSAGE((tuned.out + tuned.err).find(want) != std::string::npos, tuned.err << " vs " << want);
   CHECK(evals[1] != evals[0]);  // the adapters moved the model
+  // The exported PEFT adapter over the GGUF base evaluates as the run, digit for digit.
+  REQUIRE(run("export " + d + "/run " + d + "/adapter --adapter", tmp).status == 0);
+  const Result adapted = run("eval " + gguf + " --adapter " + d + "/adapter --task lm --data " + d +
+                                 "/dev.jsonl --json --quiet",
+                             tmp);
+  REQUIRE_MESSAGE(adapted.status == 0, adapted.err);
+  CHECK(adapted.out == run("eval " + d + "/run --data " + d + "/dev.jsonl --json --quiet", tmp).out);
   CHECK(slurp(d + "/run/meta.json").find("\"o_proj\"") != std::string::npos);
   CHECK(test::sha256_hex(slurp(gguf).data(), slurp(gguf).size()) == base_sum);
   // export without --adapter is refused in one line, nothing written
