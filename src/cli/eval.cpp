@@ -16,6 +16,7 @@
 #include "io/error.h"
 #include "io/tokenizer.h"
 #include "io/memory_stats.h"
+#include "model/lora_adapter.h"
 #include "model/model.h"
 #include "task/evaluate.h"
 #include "zo/run_dir.h"
@@ -24,7 +25,7 @@
 namespace pocket {
 
 int cmd_eval(int argc, char** argv) {
-  std::string target, data, side;
+  std::string target, data, side, adapter;
   TaskFlags task;
   std::int64_t batch = 16, threads = 0;
   bool json = false, quiet = false;
@@ -40,6 +41,8 @@ int cmd_eval(int argc, char** argv) {
                                "run alongside the model");
   args.flag("--json", &json, "print the result as one JSON object on stdout");
   args.flag("--quiet", &quiet, "only the result");
+  args.option("--adapter", &adapter, "a PEFT LoRA adapter directory (adapter_config.json, "
+                                     "adapter_model.safetensors) applied without merging");
   args.option("--threads", &threads, "threads (0 = every hardware thread)");
   if (!args.parse(argc, argv)) return 0;
   apply_threads(threads);
@@ -52,6 +55,7 @@ int cmd_eval(int argc, char** argv) {
   std::unique_ptr<RunState> run;
   std::unique_ptr<Model> plain;
   if (is_run_dir(target)) {
+    if (!adapter.empty()) throw Error("--adapter", "a run directory has its own adapters; give the base model");
     run = std::make_unique<RunState>(target, [&](const std::string& line) {
       if (!quiet) std::fprintf(stderr, "%s\n", line.c_str());
     });
@@ -59,6 +63,7 @@ int cmd_eval(int argc, char** argv) {
     model_dir = run->config().base_model;
   } else {
     plain = std::make_unique<Model>(model_dir);
+    if (!adapter.empty()) load_lora_adapter(*plain, adapter);
   }
   const Model& model = run ? run->model() : *plain;
   const auto tokenizer = load_tokenizer(model_dir, model.config().model_type);

@@ -11,6 +11,7 @@
 #include "cli/commands.h"
 #include "io/error.h"
 #include "io/tokenizer.h"
+#include "model/lora_adapter.h"
 #include "model/model.h"
 
 namespace pocket {
@@ -51,7 +52,7 @@ void print_float(float x) { std::printf("%.9g", static_cast<double>(x)); }
 }  // namespace
 
 int cmd_forward(int argc, char** argv) {
-  std::string dir, text, ids_text, positions = "last";
+  std::string dir, text, ids_text, positions = "last", adapter;
   std::int64_t threads = 0, top = 5;
   bool json = false;
   Args args("pocket forward MODEL (--text T | --ids \"0 31414 232\") [--positions all|last] [--json]",
@@ -66,6 +67,8 @@ int cmd_forward(int argc, char** argv) {
   args.option("--positions", &positions, "logits at 'all' positions or the 'last' one");
   args.flag("--json", &json, "print JSON with every logit");
   args.option("--top", &top, "tokens shown per position without --json");
+  args.option("--adapter", &adapter, "a PEFT LoRA adapter directory (adapter_config.json, "
+                                     "adapter_model.safetensors) applied without merging");
   args.option("--threads", &threads, "threads (0: every hardware thread)");
   if (!args.parse(argc, argv)) return 0;
   if (args.given("--text") == args.given("--ids")) {
@@ -76,7 +79,8 @@ int cmd_forward(int argc, char** argv) {
   }
   apply_threads(threads);
 
-  const Model model(dir);
+  Model model(dir);
+  if (!adapter.empty()) load_lora_adapter(model, adapter);
   const ModelConfig& c = model.config();
   std::unique_ptr<Tokenizer> tokenizer;
   std::vector<std::int32_t> ids;

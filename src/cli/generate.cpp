@@ -13,6 +13,7 @@
 #include "io/error.h"
 #include "io/tokenizer.h"
 #include "model/generate.h"
+#include "model/lora_adapter.h"
 #include "model/model.h"
 
 namespace pocket {
@@ -27,7 +28,7 @@ double peak_rss_mib() {
 }  // namespace
 
 int cmd_generate(int argc, char** argv) {
-  std::string dir, prompt, side;
+  std::string dir, prompt, side, adapter;
   std::int64_t n = 64, top_k = 40, seed = 0, threads = 0, chunk = 512;
   double temp = 0.8, top_p = 0.95;
   bool ignore_eos = false, show_ids = false;
@@ -47,6 +48,8 @@ int cmd_generate(int argc, char** argv) {
   args.option("--chunk", &chunk, "prompt tokens per prefill forward");
   args.option("--side", &side, "a side network from `pocket side-tune` (RUN/side.safetensors) "
                                "run alongside the model");
+  args.option("--adapter", &adapter, "a PEFT LoRA adapter directory (adapter_config.json, "
+                                     "adapter_model.safetensors) applied without merging");
   args.option("--threads", &threads, "threads (0: every hardware thread)");
   if (!args.parse(argc, argv)) return 0;
   if (!args.given("--prompt")) throw Error("--prompt", "missing");
@@ -55,7 +58,8 @@ int cmd_generate(int argc, char** argv) {
   if (seed < 0) throw Error("--seed", "must be >= 0");
   apply_threads(threads);
 
-  const Model model(dir);
+  Model model(dir);
+  if (!adapter.empty()) load_lora_adapter(model, adapter);
   const ModelConfig& c = model.config();
   if (!c.causal) {
     throw Error(dir, std::string(arch_name(c.arch)) + " is not a causal language model: use "

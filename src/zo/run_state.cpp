@@ -7,6 +7,7 @@
 #include "io/convert.h"
 #include "io/error.h"
 #include "io/safetensors.h"
+#include "model/lora_adapter.h"
 
 namespace pocket {
 
@@ -35,6 +36,11 @@ void RunState::write_model(const std::string& out_dir) const {
     throw Error(out_dir, "a LoRA run exports its adapters: pocket export RUN OUT --adapter");
   }
   write_tuned_model(*model_, *tuner_, out_dir);
+}
+
+void RunState::write_adapter(const std::string& out_dir) const {
+  if (!model_->has_lora()) throw Error("--adapter", "the run was not tuned with --lora: pocket export RUN OUT");
+  write_lora_adapter(*model_, config_.base_model, out_dir);
 }
 
 void write_tuned_model(const Model& model, const ZoTuner& tuner, const std::string& out_dir) {

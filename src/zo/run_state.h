@@ -28,6 +28,8 @@ class RunState {
   std::int64_t step() const { return step_; }
   // OUT_DIR as a Hugging Face model directory: write_tuned_model.
   void write_model(const std::string& out_dir) const;
+  // OUT_DIR as a PEFT adapter directory of a LoRA run (model/lora_adapter.h).
+  void write_adapter(const std::string& out_dir) const;
 
  private:
   RunConfig config_;

@@ -1,7 +1,7 @@
 // `pocket tune`, `eval`, `export` and `replay` end to end, and the crash test: a run killed with
 // SIGKILL at random moments and at the injected crash points (crash_point.h: mid-journal-record,
 // mid-update, mid-snapshot), resumed each time, ends with the same weights, bit for bit, as an
-// uninterrupted run.
+// uninterrupted run; for a LoRA run, the same exported adapters.
 #include <doctest/doctest.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -115,8 +115,11 @@ TEST_CASE("cli: tune, eval, export and replay agree; errors are one line") {
   check_one_line_error(run("eval " + d + "/model --data " + d + "/bad.jsonl", tmp), "bad.jsonl:2");
 }
 
-TEST_CASE("crash test: SIGKILL at random moments and inside journal, update and snapshot; resumed runs end bit-identical") {
-  SKIP_WITHOUT_POCKET();
+namespace {
+
+// The crash test over one kind of run: `extra` is added to the tune flags (e.g. --lora), and the
+// run's result is exported with `export_flags` into `exported` (the file compared).
+void crash_test(const std::string& extra, const std::string& export_flags, const std::string& exported) {
   test::TempDir tmp;
   const std::string d = tmp.path();
   REQUIRE(run("init --arch opt --shape tiny --seed 4 " + d + "/model", tmp).status == 0);
@@ -126,14 +129,14 @@ TEST_CASE("crash test: SIGKILL at random moments and inside journal, update and 
   // The uninterrupted run, timed: random kills land inside a run of this length.
   const auto t0 = std::chrono::steady_clock::now();
   constexpr int kSteps = 160;
-  Result r = run("tune " + d + "/model --out " + d + "/a" + fill(kTuneArgs, d, kSteps), tmp);
+  Result r = run("tune " + d + "/model --out " + d + "/a" + fill(kTuneArgs, d, kSteps) + extra, tmp);
   REQUIRE_MESSAGE(r.status == 0, r.err);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  REQUIRE(run("export " + d + "/a " + d + "/a-out", tmp).status == 0);
+  REQUIRE(run("export " + d + "/a " + d + "/a-out" + export_flags, tmp).status == 0);
 
   // The interrupted run: three kills at the injected points, then at least five at random moments,
   // each a small fraction of the whole run's time so that the run is still going.
-  const std::string args = fill(kTuneArgs, d, kSteps);
+  const std::string args = fill(kTuneArgs, d, kSteps) + extra;
   auto start_args = [&] {
     std::vector<std::string> v = {"tune", d + "/model", "--out", d + "/b"};
     std::istringstream in(args);
@@ -164,12 +167,27 @@ TEST_CASE("crash test: SIGKILL at random moments and inside journal, update and 
   MESSAGE("killed at 3 crash points and " << random_kills << " random moments");
   r = run("tune --resume " + d + "/b --quiet", tmp);
   REQUIRE_MESSAGE(r.status == 0, r.err);
-  REQUIRE(run("export " + d + "/b " + d + "/b-out", tmp).status == 0);
-  CHECK(slurp(d + "/a-out/model.safetensors") == slurp(d + "/b-out/model.safetensors"));
+  REQUIRE(run("export " + d + "/b " + d + "/b-out" + export_flags, tmp).status == 0);
+  CHECK(slurp(d + "/a-out/" + exported) == slurp(d + "/b-out/" + exported));
   CHECK(slurp(d + "/a/journal.bin").substr(16) == slurp(d + "/b/journal.bin").substr(16));
   CHECK(slurp(d + "/a/loss.csv") == slurp(d + "/b/loss.csv"));
   CHECK(kills == 3);
   CHECK(random_kills >= 5);
+}
+
+}  // namespace
+
+TEST_CASE("crash test: SIGKILL at random moments and inside journal, update and snapshot; resumed runs end bit-identical") {
+  SKIP_WITHOUT_POCKET();
+  crash_test("", "", "model.safetensors");
+}
+
+// A LoRA run (issue 14): the snapshots hold the fp32 adapters, the journal replays their updates,
+// so a killed and resumed run exports the same adapters, byte for byte, as an uninterrupted one.
+TEST_CASE("crash test: a LoRA run killed and resumed exports bit-identical adapters") {
+  SKIP_WITHOUT_POCKET();
+  crash_test(" --lora 4 --lora-alpha 16 --lora-targets q_proj,v_proj,fc2", " --adapter",
+             "adapter_model.safetensors");
 }
 
 }  // namespace pocket
@@ -267,7 +285,8 @@ TEST_CASE("cli: a run holds no model copy; a crashed run exports as the whole ru
 // LoRA over a quantized base (issue 14): ../shared's stories260K as Q8_0 GGUF, mapped read-only.
 // Step 0 (B = 0) is the base model: the run's first evaluation equals `pocket eval BASE` exactly;
 // the steps run, the base file is unchanged, and `pocket eval RUN` restores the adapters of the
-// last step (the tune's final evaluation, bit for bit in its printed digits).
+// last step (the tune's final evaluation, bit for bit in its printed digits), as does the base with
+// the run's exported PEFT adapter.
 TEST_CASE("cli: LoRA tunes over a Q8_0 GGUF base; step 0 is the base; eval restores the adapters") {
   SKIP_WITHOUT_POCKET();
   const std::string gguf = "../shared/models/stories260K-gguf/stories260K-Q8_0.gguf";
@@ -310,6 +329,13 @@ TEST_CASE("cli: LoRA tunes over a Q8_0 GGUF base; step 0 is the base; eval resto
   std::snprintf(want, sizeof want, "loss %.4f", evals[1]);
   CHECK_MESSAGE((tuned.out + tuned.err).find(want) != std::string::npos, tuned.err << " vs " << want);
   CHECK(evals[1] != evals[0]);  // the adapters moved the model
+  // The exported PEFT adapter over the GGUF base evaluates as the run, digit for digit.
+  REQUIRE(run("export " + d + "/run " + d + "/adapter --adapter", tmp).status == 0);
+  const Result adapted = run("eval " + gguf + " --adapter " + d + "/adapter --task lm --data " + d +
+                                 "/dev.jsonl --json --quiet",
+                             tmp);
+  REQUIRE_MESSAGE(adapted.status == 0, adapted.err);
+  CHECK(adapted.out == run("eval " + d + "/run --data " + d + "/dev.jsonl --json --quiet", tmp).out);
   CHECK(slurp(d + "/run/meta.json").find("\"o_proj\"") != std::string::npos);
   CHECK(test::sha256_hex(slurp(gguf).data(), slurp(gguf).size()) == base_sum);
   // export without --adapter is refused in one line, nothing written

@@ -312,6 +312,51 @@ TEST_CASE("no allocation inside a step: allocation count and arena unchanged aft
   }
 }
 
+// The same for a LoRA-only step (issue 14): the adapters' extra x·Aᵀ rows live in the arena, their
+// perturbation and update are in place, so step 2 onwards allocates nothing either. Targets cover
+// every Linear kind (attention and MLP) of each architecture.
+TEST_CASE("no allocation inside a LoRA step: allocation count and arena unchanged after step 1") {
+  for (Arch arch : archs_with_tokenizers()) {
+    Fixture f(arch);
+    Model model(f.dir);  // read-only: only the model's own adapters are written
+    LoraOptions lora;
+    lora.rank = 4;
+    lora.alpha = 16.0;
+    lora.targets = arch == Arch::kLlama ? std::vector<std::string>{"q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj"}
+                   : arch == Arch::kOpt ? std::vector<std::string>{"q_proj,k_proj,v_proj,out_proj,fc1,fc2"}
+                                        : std::vector<std::string>{"query,key,value,dense"};
+    model.attach_lora(lora, 5);
+    const auto tok = load_tokenizer(f.dir, model.config().model_type);
+    const Task task = make_task(f.options(arch), *tok, model.config());
+    const Dataset data = load_dataset(f.data, task, *tok);
+    ZoOptions zo;
+    zo.lora = lora;
+    ZoTuner tuner(model, task, zo, 4, data.longest);
+    const Param* b = model.params().find(lora_param_name(
+        arch == Arch::kOpt ? "model.decoder.layers.0.self_attn.q_proj"
+        : arch == Arch::kLlama ? "model.layers.0.self_attn.q_proj"
+                               : "roberta.encoder.layer.0.attention.self.query", 'B'));
+    REQUIRE(b != nullptr);
+    std::int64_t index[4] = {0, 1, 2, 3};
+    tuner.step(data, index, 4, 1, 1e-2f);  // step 1: the thread pool's first use may allocate
+    const std::size_t arena = tuner.session().arena_bytes();
+    const std::size_t scratch = default_pool().scratch_bytes();
+    const long allocations = test::allocation_count();
+    for (std::uint64_t s = 2; s <= 4; ++s) {
+      std::int64_t other[4] = {static_cast<std::int64_t>(s), 5, 6, 7};
+      tuner.step(data, other, 4, s, 1e-2f);
+    }
+    CHECK(test::allocation_count() == allocations);
+    CHECK(tuner.session().arena_bytes() == arena);
+    CHECK(default_pool().scratch_bytes() == scratch);
+    // The steps ran the LoRA path: B moved off its zero init.
+    const auto* bv = static_cast<const float*>(b->view.data);
+    bool moved = false;
+    for (std::int64_t i = 0; i < b->view.rows * b->view.cols; ++i) moved = moved || bv[i] != 0.0f;
+    CHECK_MESSAGE(moved, arch_name(arch));
+  }
+}
+
 }  // TEST_SUITE
 
 }  // namespace pocket
