@@ -51,20 +51,32 @@ void quantize_vector(const float* x, std::int64_t d, int bits, std::uint8_t* out
 }
 
 void dequantize_vector(const std::uint8_t* in, std::int64_t d, int bits, float* x) {
-  max_code(bits);
+  const int qmax = max_code(bits);
   float scale;
   std::memcpy(&scale, in, 4);
-  if (!std::isfinite(scale) || scale < 0.0f) throw Error("side", "activation scale is not a finite non-negative number");
+  // x̂_i = q_i · scale with |q_i| <= qmax is finite for every code iff qmax · scale is (float
+  // products round monotonically): a finite scale near FLT_MAX would still decode to ±inf.
+  if (!std::isfinite(scale) || scale < 0.0f || !std::isfinite(scale * static_cast<float>(qmax))) {
+    throw Error("side", "activation scale is not a finite non-negative number whose codes stay finite");
+  }
   const std::uint8_t* codes = in + 4;
+  bool outside = false;  // a code the encoder never writes: −128 (int8), −8 (int4)
   if (bits == 8) {
-    for (std::int64_t i = 0; i < d; ++i) x[i] = static_cast<float>(static_cast<std::int8_t>(codes[i])) * scale;
-    return;
+    for (std::int64_t i = 0; i < d; ++i) {
+      const int q = static_cast<std::int8_t>(codes[i]);
+      outside |= q < -qmax;
+      x[i] = static_cast<float>(q) * scale;
+    }
+  } else {
+    // Sign-extend a nibble: (n ^ 8) − 8 maps 0..7 to 0..7 and 8..15 to −8..−1.
+    for (std::int64_t i = 0; i < d; ++i) {
+      const int q = (((codes[i / 2] >> ((i & 1) * 4)) & 0xF) ^ 8) - 8;
+      outside |= q < -qmax;
+      x[i] = static_cast<float>(q) * scale;
+    }
+    outside |= (d & 1) != 0 && (codes[d / 2] >> 4) != 0;  // the unused high nibble is 0
   }
-  // Sign-extend a nibble: (n ^ 8) − 8 maps 0..7 to 0..7 and 8..15 to −8..−1.
-  for (std::int64_t i = 0; i < d; ++i) {
-    const int nibble = (codes[i / 2] >> ((i & 1) * 4)) & 0xF;
-    x[i] = static_cast<float>((nibble ^ 8) - 8) * scale;
-  }
+  if (outside) throw Error("side", "activation code outside the encoder's range (corrupt data)");
 }
 
 }  // namespace pocket

@@ -26,7 +26,9 @@ std::size_t act_vector_bytes(std::int64_t d, int bits);
 // than 4 and 8, or a non-finite element (a broken forward must not be shipped as data).
 void quantize_vector(const float* x, std::int64_t d, int bits, std::uint8_t* out);
 
-// x[0..d) = the decoded vector. A non-finite scale in `in` is an error (hostile or corrupt data).
+// x[0..d) = the decoded vector. Hostile or corrupt data is an error: a scale that is negative,
+// not finite or so large that qmax · scale overflows, a code of −128 (int8) or −8 (int4), or a
+// non-zero unused high nibble.
 void dequantize_vector(const std::uint8_t* in, std::int64_t d, int bits, float* x);
 
 }  // namespace pocket
