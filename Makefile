@@ -297,6 +297,8 @@ $(FUZZ_DIR)/side-protocol-fuzz: tests/fuzz/side_protocol_fuzz.cpp $(SIDE_FUZZ_LI
   $(SIDE_FUZZ_HDRS)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CXX) $(FUZZ_FLAGS) tests/fuzz/side_protocol_fuzz.cpp $(SIDE_FUZZ_LIB_SRCS) -o $@
+# Each journal input is a file the open truncates and fsyncs: on tmpfs that is ~30x faster.
+FUZZ_TMP ?= $(if $(wildcard /dev/shm),/dev/shm,/tmp)
 SEED_SRCS := tests/fuzz/write_seeds.cpp src/zo/journal.cpp src/io/atomic_file.cpp \
   $(SIDE_FUZZ_LIB_SRCS)
 $(FUZZ_DIR)/write-seeds: $(SEED_SRCS) src/zo/journal.h $(SIDE_FUZZ_HDRS)
@@ -321,7 +323,8 @@ fuzz: $(FUZZ_DIR)/gguf-fuzz $(FUZZ_DIR)/config-fuzz $(FUZZ_DIR)/task-line-fuzz \
 	$(FUZZ_DIR)/safetensors-fuzz -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \
 	  $(FUZZ_DIR)/safetensors-corpus
 	$(FUZZ_DIR)/write-seeds journal $(FUZZ_DIR)/journal-corpus
-	$(FUZZ_DIR)/journal-fuzz -max_total_time=$(FUZZ_SECONDS) -max_len=1024 $(FUZZ_DIR)/journal-corpus
+	TMPDIR=$(FUZZ_TMP) $(FUZZ_DIR)/journal-fuzz -max_total_time=$(FUZZ_SECONDS) -max_len=1024 \
+	  $(FUZZ_DIR)/journal-corpus
 	$(FUZZ_DIR)/write-seeds side $(FUZZ_DIR)/side-protocol-corpus
 	$(FUZZ_DIR)/side-protocol-fuzz -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \
 	  $(FUZZ_DIR)/side-protocol-corpus tests/fuzz/regressions/side-protocol

@@ -50,7 +50,7 @@ void quantize_vector(const float* x, std::int64_t d, int bits, std::uint8_t* out
   }
 }
 
-void dequantize_vector(const std::uint8_t* in, std::int64_t d, int bits, float* x) {
+void check_encoded_vector(const std::uint8_t* in, std::int64_t d, int bits) {
   const int qmax = max_code(bits);
   float scale;
   std::memcpy(&scale, in, 4);
@@ -62,21 +62,31 @@ void dequantize_vector(const std::uint8_t* in, std::int64_t d, int bits, float* 
   const std::uint8_t* codes = in + 4;
   bool outside = false;  // a code the encoder never writes: −128 (int8), −8 (int4)
   if (bits == 8) {
-    for (std::int64_t i = 0; i < d; ++i) {
-      const int q = static_cast<std::int8_t>(codes[i]);
-      outside |= q < -qmax;
-      x[i] = static_cast<float>(q) * scale;
-    }
+    for (std::int64_t i = 0; i < d; ++i) outside |= codes[i] == 0x80;
   } else {
-    // Sign-extend a nibble: (n ^ 8) − 8 maps 0..7 to 0..7 and 8..15 to −8..−1.
-    for (std::int64_t i = 0; i < d; ++i) {
-      const int q = (((codes[i / 2] >> ((i & 1) * 4)) & 0xF) ^ 8) - 8;
-      outside |= q < -qmax;
-      x[i] = static_cast<float>(q) * scale;
+    for (std::int64_t j = 0; j < d / 2; ++j) {
+      outside |= (codes[j] & 0xF) == 8 || (codes[j] >> 4) == 8;
     }
-    outside |= (d & 1) != 0 && (codes[d / 2] >> 4) != 0;  // the unused high nibble is 0
+    // For odd d the last byte holds one element; its unused high nibble is 0.
+    if ((d & 1) != 0) outside |= (codes[d / 2] & 0xF) == 8 || (codes[d / 2] >> 4) != 0;
   }
   if (outside) throw Error("side", "activation code outside the encoder's range (corrupt data)");
+}
+
+void dequantize_vector(const std::uint8_t* in, std::int64_t d, int bits, float* x) {
+  check_encoded_vector(in, d, bits);
+  float scale;
+  std::memcpy(&scale, in, 4);
+  const std::uint8_t* codes = in + 4;
+  if (bits == 8) {
+    for (std::int64_t i = 0; i < d; ++i) x[i] = static_cast<float>(static_cast<std::int8_t>(codes[i])) * scale;
+    return;
+  }
+  // Sign-extend a nibble: (n ^ 8) − 8 maps 0..7 to 0..7 and 8..15 to −8..−1.
+  for (std::int64_t i = 0; i < d; ++i) {
+    const int nibble = (codes[i / 2] >> ((i & 1) * 4)) & 0xF;
+    x[i] = static_cast<float>((nibble ^ 8) - 8) * scale;
+  }
 }
 
 }  // namespace pocket
