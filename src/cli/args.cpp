@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <sstream>
+#include <thread>
 
 #include "io/error.h"
 #include "kernels/thread_pool.h"
@@ -159,7 +160,15 @@ void Args::print_help() const {
 
 void apply_threads(std::int64_t threads) {
   if (threads < 0) throw Error("--threads", "must be >= 1 (0 = every hardware thread)");
-  if (threads > 1024) throw Error("--threads", "more than 1024 threads");
+  // More workers than 8 per hardware thread only add switching, and every worker costs a stack
+  // (8 MiB of address space): a pool the OS refuses halfway ends the process in std::terminate,
+  // so absurd counts are refused here, before any thread starts.
+  const std::int64_t hardware = std::max<std::int64_t>(1, std::thread::hardware_concurrency());
+  const std::int64_t most = std::min<std::int64_t>(1024, std::max<std::int64_t>(64, 8 * hardware));
+  if (threads > most) {
+    throw Error("--threads", std::to_string(threads) + " is more than " + std::to_string(most) +
+                                 " (8 per hardware thread, at least 64)");
+  }
   set_num_threads(static_cast<int>(threads));
 }
 

@@ -69,7 +69,7 @@ int cmd_generate(int argc, char** argv) {
   const std::vector<std::int32_t> ids = tokenizer->encode_for_model(prompt);
   if (ids.empty()) throw Error("--prompt", "no tokens");
   const std::int64_t P = static_cast<std::int64_t>(ids.size());
-  if (P + n > c.max_positions) {
+  if (n > c.max_positions - P) {  // not P + n: -n may be near INT64_MAX
     throw Error("generate", std::to_string(P) + " prompt tokens + " + std::to_string(n) +
                                 " new ones exceed max_position_embeddings " +
                                 std::to_string(c.max_positions));

@@ -56,7 +56,8 @@ int cmd_side_server(int argc, char** argv) {
   if (model_dir.empty()) throw Error("--model", "the base model directory is required");
   if (key_file.empty()) throw Error("--key-file", "a pre-shared key file is required");
   if (o.checkpoint_every < 1) throw Error("--checkpoint-every", "must be at least 1");
-  if (timeout_s < 1) throw Error("--timeout", "must be at least 1 second");
+  // Milliseconds in an int: a day is the most a silent device is worth waiting for.
+  if (timeout_s < 1 || timeout_s > 86400) throw Error("--timeout", "must be in 1..86400 seconds");
   if (max_frame < 4096 || max_frame > (std::int64_t{1} << 31)) {
     throw Error("--max-frame", "must be in 4096..2147483648");
   }

@@ -85,7 +85,9 @@ int cmd_side_tune(int argc, char** argv) {
   if (epochs < 1 || epochs > 1000) throw Error("--epochs", "must be in 1..1000");
   if (batch < 1 || batch > 4096) throw Error("--batch", "must be in 1..4096");
   if (!(lr > 0 && lr < 1)) throw Error("--lr", "must be in (0, 1)");
-  if (retry_s < 0 || timeout_s < 1) throw Error("--retry", "--retry >= 0 and --timeout >= 1 seconds");
+  // Both become ints (the timeout in milliseconds): a day bounds either.
+  if (retry_s < 0 || retry_s > 86400) throw Error("--retry", "must be in 0..86400 seconds");
+  if (timeout_s < 1 || timeout_s > 86400) throw Error("--timeout", "must be in 1..86400 seconds");
   std::error_code ec;
   if (fs::exists(out, ec) && !(fs::is_directory(out, ec) && fs::is_empty(out, ec))) {
     throw Error(out, "already exists (choose a new --out)");

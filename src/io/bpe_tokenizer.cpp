@@ -20,7 +20,21 @@ namespace {
 
 using nlohmann::json;
 
+// The largest tokenizer file read: published ones are at most tens of MiB (tokenizer.json of a
+// 256 k vocabulary is ~35 MiB), so a larger one is refused before it is read into memory.
+constexpr std::uintmax_t kMaxTokenizerFileBytes = std::uintmax_t{256} << 20;
+
 std::string read_text_file(const std::string& path) {
+  // A FIFO or device would block or never end: only regular files, and only of a sane size.
+  std::error_code ec;
+  const auto status = std::filesystem::status(path, ec);
+  if (!ec && std::filesystem::exists(status)) {
+    if (!std::filesystem::is_regular_file(status)) throw Error(path, "not a regular file");
+    const std::uintmax_t size = std::filesystem::file_size(path, ec);
+    if (!ec && size > kMaxTokenizerFileBytes) {
+      throw Error(path, std::to_string(size) + " bytes, more than the 256 MiB a tokenizer file may hold");
+    }
+  }
   std::ifstream in(path, std::ios::binary);
   if (!in) throw Error(path, "cannot open");
   std::ostringstream buf;

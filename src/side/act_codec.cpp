@@ -50,11 +50,33 @@ void quantize_vector(const float* x, std::int64_t d, int bits, std::uint8_t* out
   }
 }
 
-void dequantize_vector(const std::uint8_t* in, std::int64_t d, int bits, float* x) {
-  max_code(bits);
+void check_encoded_vector(const std::uint8_t* in, std::int64_t d, int bits) {
+  const int qmax = max_code(bits);
   float scale;
   std::memcpy(&scale, in, 4);
-  if (!std::isfinite(scale) || scale < 0.0f) throw Error("side", "activation scale is not a finite non-negative number");
+  // x̂_i = q_i · scale with |q_i| <= qmax is finite for every code iff qmax · scale is (float
+  // products round monotonically): a finite scale near FLT_MAX would still decode to ±inf.
+  if (!std::isfinite(scale) || scale < 0.0f || !std::isfinite(scale * static_cast<float>(qmax))) {
+    throw Error("side", "activation scale is not a finite non-negative number whose codes stay finite");
+  }
+  const std::uint8_t* codes = in + 4;
+  bool outside = false;  // a code the encoder never writes: −128 (int8), −8 (int4)
+  if (bits == 8) {
+    for (std::int64_t i = 0; i < d; ++i) outside |= codes[i] == 0x80;
+  } else {
+    for (std::int64_t j = 0; j < d / 2; ++j) {
+      outside |= (codes[j] & 0xF) == 8 || (codes[j] >> 4) == 8;
+    }
+    // For odd d the last byte holds one element; its unused high nibble is 0.
+    if ((d & 1) != 0) outside |= (codes[d / 2] & 0xF) == 8 || (codes[d / 2] >> 4) != 0;
+  }
+  if (outside) throw Error("side", "activation code outside the encoder's range (corrupt data)");
+}
+
+void dequantize_vector(const std::uint8_t* in, std::int64_t d, int bits, float* x) {
+  check_encoded_vector(in, d, bits);
+  float scale;
+  std::memcpy(&scale, in, 4);
   const std::uint8_t* codes = in + 4;
   if (bits == 8) {
     for (std::int64_t i = 0; i < d; ++i) x[i] = static_cast<float>(static_cast<std::int8_t>(codes[i])) * scale;

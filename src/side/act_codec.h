@@ -26,7 +26,13 @@ std::size_t act_vector_bytes(std::int64_t d, int bits);
 // than 4 and 8, or a non-finite element (a broken forward must not be shipped as data).
 void quantize_vector(const float* x, std::int64_t d, int bits, std::uint8_t* out);
 
-// x[0..d) = the decoded vector. A non-finite scale in `in` is an error (hostile or corrupt data).
+// Throws pocket::Error unless in[0 .. act_vector_bytes(d, bits)) is a vector the encoder can write:
+// a scale that is negative, not finite or so large that qmax · scale overflows (it would decode
+// to ±inf), a code of −128 (int8) or −8 (int4), or a non-zero unused high nibble is hostile or
+// corrupt data. The server checks every received vector so before it stores the example.
+void check_encoded_vector(const std::uint8_t* in, std::int64_t d, int bits);
+
+// x[0..d) = the decoded vector, after check_encoded_vector(in, d, bits).
 void dequantize_vector(const std::uint8_t* in, std::int64_t d, int bits, float* x);
 
 }  // namespace pocket

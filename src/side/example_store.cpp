@@ -65,6 +65,11 @@ ExampleView parse_example(std::string_view bytes, const SideTaskSpec& spec, std:
       throw Error("example", "target " + std::to_string(t) + " out of range 0.." + std::to_string(limit - 1));
     }
   }
+  // Every vector must decode to finite values: refused here, at upload, not epochs later in the
+  // trainer.
+  for (std::int64_t i = 0; i < v.positions * spec.n_vectors; ++i) {
+    check_encoded_vector(v.vectors + static_cast<std::size_t>(i) * vb, spec.hidden, spec.act_bits);
+  }
   return v;
 }
 

@@ -28,7 +28,8 @@ struct ExampleView {
 };
 
 // Parses and checks one example against the task: size exact, targets in range (classes for
-// classification, the vocabulary for lm), 1..max_positions positions. Throws pocket::Error.
+// classification, the vocabulary for lm), 1..max_positions positions, every vector one the
+// activation codec can write (check_encoded_vector). Throws pocket::Error.
 ExampleView parse_example(std::string_view bytes, const SideTaskSpec& spec, std::int64_t vocab);
 
 // Positions an example may hold (an lm example's targets): a bound on what one record can make a

@@ -6,6 +6,7 @@
 
 #include <doctest/doctest.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 
 #include <chrono>
 #include <filesystem>
@@ -645,3 +646,23 @@ TEST_SUITE("tokenizer") {
   }
 
 }  // TEST_SUITE("tokenizer")
+
+// Resource limits (issue 17): a tokenizer file is read whole, so one larger than any published
+// tokenizer (256 MiB) is refused from its size before a byte is read, and a FIFO (which would block
+// the read forever) is refused as not a regular file.
+TEST_CASE("tokenizer: a huge or non-regular tokenizer file is a one-line error naming it") {
+  test::TempDir tmp;
+  const std::string json = tmp.file("tokenizer.json");
+  {
+    std::ofstream out(json);  // sparse: no disk is used for the hole
+  }
+  std::filesystem::resize_file(json, (std::uintmax_t{256} << 20) + 1);
+  CHECK_THROWS_WITH_AS(load_tokenizer(tmp.path(), "opt"),
+                       (json + ": 268435457 bytes, more than the 256 MiB a tokenizer file may "
+                               "hold").c_str(),
+                       Error);
+  std::filesystem::remove(json);
+  REQUIRE(::mkfifo(json.c_str(), 0600) == 0);
+  CHECK_THROWS_WITH_AS(load_tokenizer(tmp.path(), "opt"), (json + ": not a regular file").c_str(),
+                       Error);
+}

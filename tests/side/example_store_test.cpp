@@ -248,4 +248,18 @@ TEST_CASE("side parse_example: wrong size, position count or target is an error"
   CHECK_NOTHROW(parse_example(wire_example(lm, {3, 1023}, 2), lm, 1024));
 }
 
+TEST_CASE("side parse_example: a vector that would decode to infinities is refused at upload") {
+  const SideTaskSpec cls = small_spec(false);
+  const std::string good = wire_example(cls, {1}, 1);  // u32 P, i32 target, then 3 vectors of 12
+  std::string bad = good;
+  const float huge = 6.4e37f;  // finite, but 127 · huge is not (the side-protocol fuzzer's find)
+  std::memcpy(bad.data() + 8 + 12, &huge, 4);  // the second vector's scale
+  CHECK_THROWS_WITH_AS(parse_example(bad, cls, 1024),
+                       doctest::Contains("activation scale is not a finite"), Error);
+  bad = good;
+  bad[8 + 4 + 3] = '\x80';  // code −128 in the first vector
+  CHECK_THROWS_WITH_AS(parse_example(bad, cls, 1024),
+                       doctest::Contains("activation code outside the encoder's range"), Error);
+}
+
 }  // namespace pocket
