@@ -264,7 +264,8 @@ $(FUZZ_DIR)/gguf-fuzz: $(FUZZ_SRCS) src/io/gguf.h src/io/mapped_file.h src/io/er
 	@mkdir -p $(dir $@)
 	$(FUZZ_CXX) $(FUZZ_FLAGS) $(FUZZ_SRCS) -o $@
 # config.json -> ModelConfig and JSONL task lines (issue 17), each from an empty corpus.
-CONFIG_FUZZ_SRCS := tests/fuzz/config_fuzz.cpp src/io/model_config.cpp src/io/json_parse.cpp
+CONFIG_FUZZ_SRCS := tests/fuzz/config_fuzz.cpp src/io/model_config.cpp src/io/json_parse.cpp \
+  src/io/rope_scaling.cpp
 $(FUZZ_DIR)/config-fuzz: $(CONFIG_FUZZ_SRCS) src/io/model_config.h src/io/json_parse.h src/io/error.h
 	@mkdir -p $(dir $@)
 	$(FUZZ_CXX) $(FUZZ_FLAGS) $(CONFIG_FUZZ_SRCS) -o $@
