@@ -55,7 +55,9 @@ int cmd_eval(int argc, char** argv) {
   std::unique_ptr<RunState> run;
   std::unique_ptr<Model> plain;
   if (is_run_dir(target)) {
-    if (!adapter.empty()) throw Error("--adapter", "a run directory has its own adapters; give the base model");
+    if (!adapter.empty()) {
+      throw Error("--adapter", "a run directory has its own adapters; give the base model");
+    }
     run = std::make_unique<RunState>(target, [&](const std::string& line) {
       if (!quiet) std::fprintf(stderr, "%s\n", line.c_str());
     });

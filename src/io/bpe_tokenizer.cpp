@@ -32,7 +32,8 @@ std::string read_text_file(const std::string& path) {
     if (!std::filesystem::is_regular_file(status)) throw Error(path, "not a regular file");
     const std::uintmax_t size = std::filesystem::file_size(path, ec);
     if (!ec && size > kMaxTokenizerFileBytes) {
-      throw Error(path, std::to_string(size) + " bytes, more than the 256 MiB a tokenizer file may hold");
+      throw Error(path, std::to_string(size) +
+                            " bytes, more than the 256 MiB a tokenizer file may hold");
     }
   }
   std::ifstream in(path, std::ios::binary);

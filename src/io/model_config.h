@@ -54,7 +54,7 @@ struct ModelConfig {
 
   // Positions.
   float rope_theta = 10000.0f;       // Llama only
-  RopeScaling rope_scaling;          // Llama only: config.json's rope_scaling (kernels/rope_scaling.h)
+  RopeScaling rope_scaling;          // Llama only: config.json's rope_scaling (io/rope_scaling.h)
   // Llama only: q/k rows within each head in ggml's order (GGUF files of the llama architecture,
   // permuted by llama.cpp's converter), rotated as interleaved pairs (kernels/rope.h).
   bool rope_interleaved = false;

@@ -30,13 +30,13 @@ const char* rope_scaling_name(RopeScalingType type);  // as config.json's rope_t
 struct RopeScaling {
   RopeScalingType type = RopeScalingType::kNone;
   double factor = 1.0;
-  double low_freq_factor = 1.0;              // llama3
-  double high_freq_factor = 4.0;             // llama3
-  std::int64_t original_max_positions = 0;   // llama3, yarn (0: max_position_embeddings)
-  double attention_factor = 0.0;             // yarn: 0 = from factor (and mscale)
-  double mscale = 0.0, mscale_all_dim = 0.0; // yarn (DeepSeek style); 0 = absent
-  double beta_fast = 32.0, beta_slow = 1.0;  // yarn
-  bool truncate = true;                      // yarn: correction range rounded outwards
+  double low_freq_factor = 1.0;               // llama3
+  double high_freq_factor = 4.0;              // llama3
+  std::int64_t original_max_positions = 0;    // llama3, yarn (0: max_position_embeddings)
+  double attention_factor = 0.0;              // yarn: 0 = from factor (and mscale)
+  double mscale = 0.0, mscale_all_dim = 0.0;  // yarn (DeepSeek style); 0 = absent
+  double beta_fast = 32.0, beta_slow = 1.0;   // yarn
+  bool truncate = true;                       // yarn: correction range rounded outwards
 };
 
 }  // namespace pocket

@@ -114,7 +114,9 @@ void detect_from_cpuinfo(const std::string& text, CpuFeatures& cpu) {
     }
   }
 #if defined(__aarch64__) && defined(__linux__)
-  if (listed.empty()) cpu.features = arm_features_from_hwcap(getauxval(AT_HWCAP), getauxval(AT_HWCAP2));
+  if (listed.empty()) {
+    cpu.features = arm_features_from_hwcap(getauxval(AT_HWCAP), getauxval(AT_HWCAP2));
+  }
 #endif
 #if defined(__aarch64__)
   cpu.id = arm_cpu_id_from_cpuinfo(text);
@@ -188,9 +190,9 @@ std::vector<std::string> arm_features_from_hwcap(std::uint64_t hwcap, std::uint6
   };
   // In cpuinfo's order; bit numbers of linux/arch/arm64/include/uapi/asm/hwcap.h.
   static constexpr Bit kBits[] = {
-      {false, 1, "asimd"},    {false, 9, "fphp"}, {false, 10, "asimdhp"}, {false, 20, "asimddp"},
-      {false, 22, "sve"},     {false, 23, "asimdfhm"}, {true, 1, "sve2"},  {true, 13, "i8mm"},
-      {true, 14, "bf16"},
+      {false, 1, "asimd"},    {false, 9, "fphp"}, {false, 10, "asimdhp"},
+      {false, 20, "asimddp"}, {false, 22, "sve"}, {false, 23, "asimdfhm"},
+      {true, 1, "sve2"},      {true, 13, "i8mm"}, {true, 14, "bf16"},
   };
   std::vector<std::string> out;
   for (const Bit& b : kBits) {

@@ -25,6 +25,11 @@ inline float f32_from_bits(std::uint32_t u) {
   return x;
 }
 
+// bf16 is the top half of an fp32: widening is a shift, exact for every value.
+inline float bf16_to_f32(std::uint16_t h) {
+  return f32_from_bits(static_cast<std::uint32_t>(h) << 16);
+}
+
 // Exact widening: every fp16 value (subnormals, ±Inf) has an fp32 twin; NaNs keep their payload.
 inline float f16_to_f32_scalar(fp16 h) {
   const std::uint32_t sign = static_cast<std::uint32_t>(h & 0x8000u) << 16;

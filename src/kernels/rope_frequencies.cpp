@@ -32,8 +32,8 @@ RopeFrequencies rope_frequencies(int head_dim, float theta, const RopeScaling& s
   RopeFrequencies out;
   out.inv_freq.resize(static_cast<std::size_t>(half));
   const float factor = static_cast<float>(s.factor);
-  const double l0 = static_cast<double>(s.original_max_positions > 0 ? s.original_max_positions
-                                                                      : max_positions);
+  const double l0 =
+      static_cast<double>(s.original_max_positions > 0 ? s.original_max_positions : max_positions);
   switch (s.type) {
     case RopeScalingType::kNone:
     case RopeScalingType::kDynamic:

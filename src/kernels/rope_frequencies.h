@@ -10,8 +10,8 @@
 namespace pocket {
 
 struct RopeFrequencies {
-  std::vector<float> inv_freq;   // [head_dim / 2]
-  float attention_factor = 1.0f; // cos and sin are multiplied by it (1 but for yarn)
+  std::vector<float> inv_freq;    // [head_dim / 2]
+  float attention_factor = 1.0f;  // cos and sin are multiplied by it (1 but for yarn)
 };
 
 // inv_freq of `scaling` for a head of `head_dim` dimensions, base `theta`; max_positions is the

@@ -87,8 +87,11 @@ void update_f16_range(fp16* w, std::size_t begin, std::size_t end, const ZoUpdat
   }
 }
 
-void update_f32_master_range(float* master, fp16* w, std::size_t begin, std::size_t end,
-                             const ZoUpdate& p) {
+// The fp32 update of master[begin, end); with kCopyF16 also its round-to-nearest fp16 copy into
+// w (--master f32), without it master is the parameter itself (an F32 adapter).
+template <bool kCopyF16>
+void update_f32_range(float* master, fp16* w, std::size_t begin, std::size_t end,
+                      const ZoUpdate& p) {
 #if !defined(POCKET_SIMD_SCALAR)
   const vuint lane_bit = lane_bits();
 #endif
@@ -96,39 +99,19 @@ void update_f32_master_range(float* master, fp16* w, std::size_t begin, std::siz
     const std::size_t len = std::min(kBlock, end - start);
     const std::uint64_t z_bits = z_bits64(p.z_key, p.index_base + start);
     float* m = master + start;
-    fp16* block = w + start;
     std::size_t k = 0;
 #if !defined(POCKET_SIMD_SCALAR)
     for (; k + kFloatLanes <= len; k += kFloatLanes) {
       const vfloat v =
           zo_update_lanes(vfloat::load_unaligned(m + k), z_lanes(z_bits, k, lane_bit), p);
       v.store_unaligned(m + k);
-      store_f16(block + k, v);
+      if constexpr (kCopyF16) store_f16(w + start + k, v);
     }
 #endif
     for (; k < len; ++k) {
       m[k] = zo_update_value(m[k], z_from_bit(z_bits, k), p);
-      block[k] = f32_to_f16_scalar(m[k]);
+      if constexpr (kCopyF16) w[start + k] = f32_to_f16_scalar(m[k]);
     }
-  }
-}
-
-void update_f32_range(float* w, std::size_t begin, std::size_t end, const ZoUpdate& p) {
-#if !defined(POCKET_SIMD_SCALAR)
-  const vuint lane_bit = lane_bits();
-#endif
-  for (std::size_t start = begin; start < end; start += kBlock) {
-    const std::size_t len = std::min(kBlock, end - start);
-    const std::uint64_t z_bits = z_bits64(p.z_key, p.index_base + start);
-    float* m = w + start;
-    std::size_t k = 0;
-#if !defined(POCKET_SIMD_SCALAR)
-    for (; k + kFloatLanes <= len; k += kFloatLanes) {
-      zo_update_lanes(vfloat::load_unaligned(m + k), z_lanes(z_bits, k, lane_bit), p)
-          .store_unaligned(m + k);
-    }
-#endif
-    for (; k < len; ++k) m[k] = zo_update_value(m[k], z_from_bit(z_bits, k), p);
   }
 }
 
@@ -167,7 +150,7 @@ void zo_update_f32_master_ref(float* master, fp16* w, std::size_t n, const ZoUpd
 void zo_update_f32_master(float* master, fp16* w, std::size_t n, const ZoUpdate& p,
                           ThreadPool& pool) {
   for_each_task(pool, n, [&](std::size_t begin, std::size_t end) {
-    update_f32_master_range(master, w, begin, end, p);
+    update_f32_range<true>(master, w, begin, end, p);
   });
 }
 
@@ -193,7 +176,7 @@ void zo_update_f32_ref(float* w, std::size_t n, const ZoUpdate& p) {
 
 void zo_update_f32(float* w, std::size_t n, const ZoUpdate& p, ThreadPool& pool) {
   for_each_task(pool, n, [&](std::size_t begin, std::size_t end) {
-    update_f32_range(w, begin, end, p);
+    update_f32_range<false>(w, nullptr, begin, end, p);
   });
 }
 

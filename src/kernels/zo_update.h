@@ -71,8 +71,8 @@ void zo_update_f32(float* w, std::size_t n, const ZoUpdate& p, ThreadPool& pool 
 void zo_update_f32_ref(float* w, std::size_t n, const ZoUpdate& p);
 
 // The update of a whole tensor through its view, the format choosing the arithmetic: F16 as
-// zo_update_f16, F32 as zo_update_f32. Element (r, c) has the flat index index_base + r·stride + c, as a GEMM's
-// perturbation reads it (weight_view.h). The quantized formats add their update here.
+// zo_update_f16, F32 as zo_update_f32. Element (r, c) has the flat index
+// index_base + r·stride + c, as a GEMM's perturbation reads it (weight_view.h). The quantized formats add their update here.
 void zo_update(const MutableWeightView& w, const ZoUpdate& p, ThreadPool& pool = default_pool());
 // With an fp32 master: `master` (F32, w's shape) as zo_update_f32_master, and w (F16) its
 // round-to-nearest copy.

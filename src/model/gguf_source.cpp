@@ -3,20 +3,10 @@
 #include <cstring>
 
 #include "io/error.h"
+#include "kernels/fp16.h"
 #include "model/gguf_names.h"
 
 namespace pocket {
-namespace {
-
-// bf16 is the top half of an fp32: widening is a shift, exact for every value.
-float bf16_to_f32(std::uint16_t h) {
-  const std::uint32_t bits = static_cast<std::uint32_t>(h) << 16;
-  float f;
-  std::memcpy(&f, &bits, sizeof f);
-  return f;
-}
-
-}  // namespace
 
 WeightView GgufSource::tensor(const std::string& name, const std::vector<std::int64_t>& shape,
                               ParamKind kind) const {

@@ -28,12 +28,10 @@ std::vector<const Param*> adapter_params(const Model& model) {
   return out;
 }
 
-// bf16 is the top half of an fp32.
-float bf16_to_f32(std::uint16_t h) { return f32_from_bits(static_cast<std::uint32_t>(h) << 16); }
-
 }  // namespace
 
-void write_lora_adapter(const Model& model, const std::string& base_name, const std::string& out_dir) {
+void write_lora_adapter(const Model& model, const std::string& base_name,
+                        const std::string& out_dir) {
   if (!model.has_lora()) throw Error(out_dir, "the model has no LoRA adapters to export");
   const std::vector<const Param*> params = adapter_params(model);
   // The fields LoraConfig.save_pretrained writes that a loader needs, with PEFT's defaults for
@@ -57,9 +55,11 @@ void write_lora_adapter(const Model& model, const std::string& base_name, const 
   config["r"] = model.lora().rank;
   config["revision"] = nullptr;
   config["target_modules"] = model.lora().targets;
-  config["task_type"] = model.config().causal ? nlohmann::ordered_json("CAUSAL_LM") : nlohmann::ordered_json(nullptr);
+  config["task_type"] =
+      model.config().causal ? nlohmann::ordered_json("CAUSAL_LM") : nlohmann::ordered_json(nullptr);
   std::vector<TensorSpec> specs;
-  for (const Param* p : params) specs.push_back({p->name, Dtype::kF32, {p->view.rows, p->view.cols}});
+  for (const Param* p : params)
+    specs.push_back({p->name, Dtype::kF32, {p->view.rows, p->view.cols}});
   create_directory_atomic(out_dir, [&](const std::string& temp) {
     write_safetensors(temp + "/" + kWeightsFile, specs, {{"format", "pt"}},
                       [&](std::size_t i, std::uint8_t* dst, std::size_t nbytes) {
@@ -73,7 +73,8 @@ void load_lora_adapter(Model& model, const std::string& dir) {
   const std::string config_path = dir + "/" + kConfigFile;
   const std::string weights_path = dir + "/" + kWeightsFile;
   for (const std::string& path : {config_path, weights_path}) {
-    if (!std::filesystem::is_regular_file(path)) throw Error(path, "missing (--adapter wants a PEFT adapter directory)");
+    if (!std::filesystem::is_regular_file(path))
+      throw Error(path, "missing (--adapter wants a PEFT adapter directory)");
   }
   std::ifstream in(config_path, std::ios::binary);
   std::stringstream text;
@@ -111,7 +112,8 @@ void load_lora_adapter(Model& model, const std::string& dir) {
   for (const Param* p : adapter_params(model)) wanted[p->name] = p;
   for (const TensorView& t : file.tensors()) {
     if (wanted.count(t.name) == 0) {
-      throw Error(weights_path, "tensor '" + t.name + "' belongs to no adapted module of " + model.path());
+      throw Error(weights_path,
+                  "tensor '" + t.name + "' belongs to no adapted module of " + model.path());
     }
   }
   for (const auto& [name, p] : wanted) {
@@ -119,8 +121,8 @@ void load_lora_adapter(Model& model, const std::string& dir) {
     if (t == nullptr) throw Error(weights_path, "no tensor '" + name + "'");
     const std::vector<std::int64_t> shape = {p->view.rows, p->view.cols};
     if (t->shape != shape) {
-      throw Error(weights_path, "tensor '" + name + "' has shape " + shape_text(t->shape) + ", the model wants " +
-                                    shape_text(shape));
+      throw Error(weights_path, "tensor '" + name + "' has shape " + shape_text(t->shape) +
+                                    ", the model wants " + shape_text(shape));
     }
     float* dst = static_cast<float*>(model.mutable_view(*p).data);
     const std::int64_t n = t->numel();
@@ -132,7 +134,8 @@ void load_lora_adapter(Model& model, const std::string& dir) {
         dst[i] = t->dtype == Dtype::kF16 ? f16_to_f32_scalar(h[i]) : bf16_to_f32(h[i]);
       }
     } else {
-      throw Error(weights_path, "tensor '" + name + "' is " + dtype_name(t->dtype) + ", not F32, F16 or BF16");
+      throw Error(weights_path,
+                  "tensor '" + name + "' is " + dtype_name(t->dtype) + ", not F32, F16 or BF16");
     }
   }
 }

@@ -16,7 +16,8 @@ namespace pocket {
 // exact bits) and its LoRA config. base_name: base_model_name_or_path. task_type is "CAUSAL_LM"
 // for a causal LM and null otherwise (PEFT has no task type for a RoBERTa prompt classifier).
 // Throws pocket::Error when the model has no adapters.
-void write_lora_adapter(const Model& model, const std::string& base_name, const std::string& out_dir);
+void write_lora_adapter(const Model& model, const std::string& base_name,
+                        const std::string& out_dir);
 
 // Reads DIR/adapter_config.json (peft_type LORA, r, lora_alpha, target_modules) and
 // DIR/adapter_model.safetensors (F32, F16 or BF16, converted to fp32 once), attaches adapters

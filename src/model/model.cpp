@@ -137,7 +137,9 @@ void Model::attach_lora(const LoraOptions& options, std::uint64_t seed) {
   // Every target is checked before anything is added, so an error leaves the model unchanged.
   for (const std::string& t : targets) {
     bool found = false;
-    for_each_layer_linear(weights_, [&](Linear& l) { found = found || lora_target_matches(module_name(l), t); });
+    for_each_layer_linear(weights_, [&](Linear& l) {
+      found = found || lora_target_matches(module_name(l), t);
+    });
     if (!found) throw Error("--lora-targets", "'" + t + "' names no linear layer of " + path_);
   }
   const std::int64_t r = options.rank;
@@ -163,7 +165,9 @@ void Model::attach_lora(const LoraOptions& options, std::uint64_t seed) {
 
 std::int64_t Model::adapter_bytes() const {
   std::int64_t bytes = 0;
-  for (const std::vector<float>& a : adapters_) bytes += static_cast<std::int64_t>(a.size() * sizeof(float));
+  for (const std::vector<float>& a : adapters_) {
+    bytes += static_cast<std::int64_t>(a.size() * sizeof(float));
+  }
   return bytes;
 }
 
@@ -225,10 +229,10 @@ Session::Session(const Model& model, const SessionLimits& limits, ThreadPool& po
   const std::int64_t head_rows = std::max(limits.max_logit_rows, limits.logit_chunk_rows);
   const std::int64_t small =
       limits.streams >= 2 ? static_cast<std::int64_t>(model.params().vectors().size()) : 0;
-  // Per stream: x, h (= attn), qkv (= ffn), rows_a, rows_b, logits, small, lora. Two pairs share memory
-  // because their lives never overlap within a layer: h (the normed input) is dead once q, k, v
-  // are computed, when attention writes attn; qkv is dead once attention has read it, before the
-  // MLP writes ffn. This takes the arena from 10d to 6d floats per token for OPT-125m.
+  // Per stream: x, h (= attn), qkv (= ffn), rows_a, rows_b, logits, small, lora. Two pairs share
+  // memory because their lives never overlap within a layer: h (the normed input) is dead once
+  // q, k, v are computed, when attention writes attn; qkv is dead once attention has read it,
+  // before the MLP writes ffn. This takes the arena from 10d to 6d floats per token for OPT-125m.
   const std::int64_t sizes[] = {n * c.hidden,
                                 n * std::max(widest(c), attn_width),
                                 n * std::max(qkv_width(c), ffn_width),
@@ -444,14 +448,18 @@ void Session::lora(const Linear& l, std::int64_t M, Buf x, std::int64_t x_off, s
   }
   const WeightPerturbation* pa = perturbation_ != nullptr ? &za : nullptr;
   const WeightPerturbation* pb = perturbation_ != nullptr ? &zb : nullptr;
-  for (int s = 0; s < active_; ++s) streams[s] = {streams_[s].*x + x_off, streams_[s].lora, nullptr};
+  for (int s = 0; s < active_; ++s) {
+    streams[s] = {streams_[s].*x + x_off, streams_[s].lora, nullptr};
+  }
   gemm(M, l.lora_a->view, active_, streams, ldx, r, options, pa);
   for (int s = 0; s < active_; ++s) {
     float* t = streams_[s].lora;
     for (std::int64_t i = 0; i < M * r; ++i) t[i] *= l.lora_scale;
   }
   options.accumulate = true;
-  for (int s = 0; s < active_; ++s) streams[s] = {streams_[s].lora, streams_[s].*y + y_off, nullptr};
+  for (int s = 0; s < active_; ++s) {
+    streams[s] = {streams_[s].lora, streams_[s].*y + y_off, nullptr};
+  }
   gemm(M, l.lora_b->view, active_, streams, r, ldy, options, pb);
 }
 

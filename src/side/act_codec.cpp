@@ -57,7 +57,8 @@ void check_encoded_vector(const std::uint8_t* in, std::int64_t d, int bits) {
   // x̂_i = q_i · scale with |q_i| <= qmax is finite for every code iff qmax · scale is (float
   // products round monotonically): a finite scale near FLT_MAX would still decode to ±inf.
   if (!std::isfinite(scale) || scale < 0.0f || !std::isfinite(scale * static_cast<float>(qmax))) {
-    throw Error("side", "activation scale is not a finite non-negative number whose codes stay finite");
+    throw Error("side",
+                "activation scale is not a finite non-negative number whose codes stay finite");
   }
   const std::uint8_t* codes = in + 4;
   bool outside = false;  // a code the encoder never writes: −128 (int8), −8 (int4)

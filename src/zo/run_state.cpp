@@ -39,7 +39,9 @@ void RunState::write_model(const std::string& out_dir) const {
 }
 
 void RunState::write_adapter(const std::string& out_dir) const {
-  if (!model_->has_lora()) throw Error("--adapter", "the run was not tuned with --lora: pocket export RUN OUT");
+  if (!model_->has_lora()) {
+    throw Error("--adapter", "the run was not tuned with --lora: pocket export RUN OUT");
+  }
   write_lora_adapter(*model_, config_.base_model, out_dir);
 }
 

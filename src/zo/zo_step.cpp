@@ -87,7 +87,9 @@ StepResult ZoTuner::probe(const Dataset& data, const std::int64_t* index, std::i
 // checkpoint now holds.
 void ZoTuner::apply_update(std::uint64_t step_seed, float g, float lr) {
   for (const TrainableTensor& t : trainable_) {
-    if (!t.data) throw Error(model_.path(), "model opened read-only: cannot update " + t.param->name);
+    if (!t.data) {
+      throw Error(model_.path(), "model opened read-only: cannot update " + t.param->name);
+    }
   }
   std::size_t done = 0;
   for (TrainableTensor& t : trainable_) {

@@ -23,7 +23,8 @@ namespace {
 void write_lm_data(const std::string& path, int n) {
   std::ofstream out(path);
   for (int i = 0; i < n; ++i) {
-    out << "{\"text\": \"Once upon a time there was a fox named " << i << " who liked the sun.\"}\n";
+    out << "{\"text\": \"Once upon a time there was a fox named " << i
+        << " who liked the sun.\"}\n";
   }
 }
 
@@ -40,16 +41,19 @@ void write_text(const std::string& path, const std::string& text) { std::ofstrea
 
 }  // namespace
 
-TEST_CASE("cli: export --adapter writes the run's adapters as PEFT does; eval BASE --adapter equals eval RUN") {
+TEST_CASE(
+    "cli: export --adapter writes the run's adapters as PEFT does; eval BASE --adapter equals eval "
+    "RUN") {
   SKIP_WITHOUT_POCKET();
   test::TempDir tmp;
   const std::string d = tmp.path();
   REQUIRE(run("init --arch llama --shape tiny --seed 4 " + d + "/model", tmp).status == 0);
   write_lm_data(d + "/train.jsonl", 12);
-  Result r = run("tune " + d + "/model --task lm --data " + d + "/train.jsonl --out " + d +
-                     "/run --lora 4 --lora-alpha 16 --lora-targets q_proj,o_proj,down_proj --steps 6 "
-                     "--batch 4 --lr 1e-2 --eps 1e-2 --seed 3 --quiet",
-                 tmp);
+  Result r =
+      run("tune " + d + "/model --task lm --data " + d + "/train.jsonl --out " + d +
+              "/run --lora 4 --lora-alpha 16 --lora-targets q_proj,o_proj,down_proj --steps 6 "
+              "--batch 4 --lr 1e-2 --eps 1e-2 --seed 3 --quiet",
+          tmp);
   REQUIRE_MESSAGE(r.status == 0, r.err);
   r = run("export " + d + "/run " + d + "/out --adapter", tmp);
   REQUIRE_MESSAGE(r.status == 0, r.err);
@@ -104,8 +108,8 @@ TEST_CASE("cli: export --adapter writes the run's adapters as PEFT does; eval BA
   Model plain(d + "/model");
   CHECK(lm_loss(plain, state.config(), d + "/train.jsonl") != run_loss);
   const Result via_run = run("eval " + d + "/run --data " + d + "/train.jsonl --json --quiet", tmp);
-  const Result via_adapter = run("eval " + d + "/model --adapter " + d + "/out --task lm --data " + d +
-                                     "/train.jsonl --json --quiet",
+  const Result via_adapter = run("eval " + d + "/model --adapter " + d + "/out --task lm --data " +
+                                     d + "/train.jsonl --json --quiet",
                                  tmp);
   REQUIRE_MESSAGE(via_adapter.status == 0, via_adapter.err);
   CHECK(via_adapter.out == via_run.out);
@@ -150,12 +154,14 @@ TEST_CASE("cli: export --adapter writes the run's adapters as PEFT does; eval BA
   check_one_line_error(run("export " + d + "/run " + d + "/out --adapter", tmp), "already exists");
   check_one_line_error(run("eval " + d + "/model --adapter " + d + "/nothing" + eval, tmp),
                        "adapter_config.json: missing");
-  check_one_line_error(run("eval " + d + "/run --adapter " + d + "/out --data " + d + "/train.jsonl", tmp),
-                       "own adapters");
+  check_one_line_error(
+      run("eval " + d + "/run --adapter " + d + "/out --data " + d + "/train.jsonl", tmp),
+      "own adapters");
   auto variant = [&](const std::string& name, const std::string& config) {
     const std::string dir = d + "/" + name;
     std::filesystem::create_directory(dir);
-    std::filesystem::copy_file(d + "/out/adapter_model.safetensors", dir + "/adapter_model.safetensors");
+    std::filesystem::copy_file(d + "/out/adapter_model.safetensors",
+                               dir + "/adapter_model.safetensors");
     write_text(dir + "/adapter_config.json", config);
     return run("eval " + d + "/model --adapter " + dir + eval, tmp);
   };
@@ -165,8 +171,10 @@ TEST_CASE("cli: export --adapter writes the run's adapters as PEFT does; eval BA
     s.replace(s.find(from), from.size(), to);
     return s;
   };
-  check_one_line_error(variant("nomodule", with("\"down_proj\"", "\"fc9\"")), "'fc9' names no linear layer");
-  check_one_line_error(variant("fewer", with(",\n    \"down_proj\"", "")), "belongs to no adapted module");
+  check_one_line_error(variant("nomodule", with("\"down_proj\"", "\"fc9\"")),
+                       "'fc9' names no linear layer");
+  check_one_line_error(variant("fewer", with(",\n    \"down_proj\"", "")),
+                       "belongs to no adapted module");
   check_one_line_error(variant("rank", with("\"r\": 4", "\"r\": 8")), "has shape [4, ");
   check_one_line_error(variant("notlora", with("\"LORA\"", "\"IA3\"")), "peft_type");
   std::filesystem::create_directory(d + "/noweights");
@@ -179,7 +187,8 @@ TEST_CASE("cli: export --adapter writes the run's adapters as PEFT does; eval BA
                   "/plain --steps 1 --batch 4 --quiet",
               tmp)
               .status == 0);
-  check_one_line_error(run("export " + d + "/plain " + d + "/plain-out --adapter", tmp), "not tuned with --lora");
+  check_one_line_error(run("export " + d + "/plain " + d + "/plain-out --adapter", tmp),
+                       "not tuned with --lora");
   CHECK_FALSE(std::filesystem::exists(d + "/plain-out"));
 }
 
@@ -192,19 +201,24 @@ TEST_CASE("cli: a RoBERTa LoRA run exports with task_type null and evaluates as 
   REQUIRE(run("init --arch roberta --shape tiny --seed 2 " + d + "/model", tmp).status == 0);
   {
     std::ofstream out(d + "/c.jsonl");
-    for (int i = 0; i < 8; ++i) out << "{\"sentence\": \"the film was good " << i << "\", \"label\": " << i % 2 << "}\n";
+    for (int i = 0; i < 8; ++i)
+      out << "{\"sentence\": \"the film was good " << i << "\", \"label\": " << i % 2 << "}\n";
   }
   const std::string task = " --template '{sentence} It was<mask>.' --labels ' the| a'";
-  Result r = run("tune " + d + "/model --data " + d + "/c.jsonl --out " + d + "/run --lora 2 --steps 3 --batch 4 "
-                 "--lr 1e-2 --eps 1e-2 --quiet" + task, tmp);
+  Result r = run("tune " + d + "/model --data " + d + "/c.jsonl --out " + d +
+                     "/run --lora 2 --steps 3 --batch 4 "
+                     "--lr 1e-2 --eps 1e-2 --quiet" +
+                     task,
+                 tmp);
   REQUIRE_MESSAGE(r.status == 0, r.err);
   REQUIRE(run("export " + d + "/run " + d + "/out --adapter", tmp).status == 0);
   const nlohmann::json c = nlohmann::json::parse(slurp(d + "/out/adapter_config.json"));
   CHECK(c["task_type"].is_null());
   CHECK(c["target_modules"] == nlohmann::json::array({"query", "value"}));
   const Result via_run = run("eval " + d + "/run --data " + d + "/c.jsonl --json --quiet", tmp);
-  const Result via_adapter =
-      run("eval " + d + "/model --adapter " + d + "/out --data " + d + "/c.jsonl --json --quiet" + task, tmp);
+  const Result via_adapter = run(
+      "eval " + d + "/model --adapter " + d + "/out --data " + d + "/c.jsonl --json --quiet" + task,
+      tmp);
   REQUIRE_MESSAGE(via_adapter.status == 0, via_adapter.err);
   CHECK(via_adapter.out == via_run.out);
   // The same tensors as I32: not an adapter pocket (or PEFT) computes with.
@@ -214,9 +228,12 @@ TEST_CASE("cli: a RoBERTa LoRA run exports with task_type null and evaluates as 
   std::vector<TensorSpec> specs;
   for (const TensorView& t : file.tensors()) specs.push_back({t.name, Dtype::kI32, t.shape});
   write_safetensors(d + "/ints/adapter_model.safetensors", specs, {},
-                    [&](std::size_t i, std::uint8_t* dst, std::size_t n) { std::memcpy(dst, file.tensors()[i].data, n); });
-  check_one_line_error(run("eval " + d + "/model --adapter " + d + "/ints --data " + d + "/c.jsonl" + task, tmp),
-                       "is I32, not F32, F16 or BF16");
+                    [&](std::size_t i, std::uint8_t* dst, std::size_t n) {
+                      std::memcpy(dst, file.tensors()[i].data, n);
+                    });
+  check_one_line_error(
+      run("eval " + d + "/model --adapter " + d + "/ints --data " + d + "/c.jsonl" + task, tmp),
+      "is I32, not F32, F16 or BF16");
 }
 
 }  // namespace pocket

@@ -91,8 +91,7 @@ TEST_CASE("cli: config.json with huge or zero sizes is a one-line error naming t
   };
   for (const Case& k : cases) {
     CAPTURE(k.name);
-    const std::string dir =
-        with_config(tmp, base, k.name, [&](json& c) { c[k.key] = k.value; });
+    const std::string dir = with_config(tmp, base, k.name, [&](json& c) { c[k.key] = k.value; });
     const Result r = run("forward " + dir + " --ids 1", tmp);
     check_one_line_error(r, dir + "/config.json: field");
     CHECK_MESSAGE(r.err.find(k.phrase) != std::string::npos, r.err);

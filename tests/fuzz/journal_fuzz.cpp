@@ -2,8 +2,8 @@
 // clang++, ASan and UBSan. Each input is written as a journal.bin in a scratch directory and read
 // both ways a run reads it: read_journal() (replay, export: a torn tail ignored) and Journal's
 // open for appending (tune --resume: a torn tail truncated away). Either must give records with
-// strictly increasing steps, or throw pocket::Error; both must agree, and after the open the file holds
-// exactly the good records.
+// strictly increasing steps, or throw pocket::Error; both must agree, and after the open the file
+// holds exactly the good records.
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -34,10 +34,12 @@ void check_increasing(const std::vector<pocket::JournalRecord>& records) {
   }
 }
 
-bool same(const std::vector<pocket::JournalRecord>& a, const std::vector<pocket::JournalRecord>& b) {
+bool same(const std::vector<pocket::JournalRecord>& a,
+          const std::vector<pocket::JournalRecord>& b) {
   if (a.size() != b.size()) return false;
   for (std::size_t i = 0; i < a.size(); ++i) {
-    if (a[i].step != b[i].step || a[i].seed != b[i].seed || a[i].status != b[i].status) return false;
+    if (a[i].step != b[i].step || a[i].seed != b[i].seed || a[i].status != b[i].status)
+      return false;
   }
   return true;
 }

@@ -26,17 +26,29 @@ using namespace pocket;
 void decode_payload(MsgType type, std::string_view payload, std::uint32_t n_vectors,
                     std::int64_t hidden, int bits) {
   switch (type) {
-    case MsgType::kHello: msg::decode_hello(payload); break;
-    case MsgType::kChallenge: msg::decode_challenge(payload); break;
-    case MsgType::kAuth: msg::decode_auth(payload); break;
-    case MsgType::kWelcome: msg::decode_welcome(payload); break;
-    case MsgType::kError: msg::decode_error(payload); break;
+    case MsgType::kHello:
+      msg::decode_hello(payload);
+      break;
+    case MsgType::kChallenge:
+      msg::decode_challenge(payload);
+      break;
+    case MsgType::kAuth:
+      msg::decode_auth(payload);
+      break;
+    case MsgType::kWelcome:
+      msg::decode_welcome(payload);
+      break;
+    case MsgType::kError:
+      msg::decode_error(payload);
+      break;
     case MsgType::kTask: {
       const msg::Task t = msg::decode_task(payload);
       if (t.act_bits != 8 && t.act_bits != 4) __builtin_trap();  // the decoder's range check
       break;
     }
-    case MsgType::kTaskOk: msg::decode_task_ok(payload); break;
+    case MsgType::kTaskOk:
+      msg::decode_task_ok(payload);
+      break;
     case MsgType::kExamples: {
       const std::size_t vector_bytes = act_vector_bytes(hidden, bits);
       const msg::Examples m = msg::decode_examples(payload, n_vectors, vector_bytes);
@@ -53,14 +65,20 @@ void decode_payload(MsgType type, std::string_view payload, std::uint32_t n_vect
       }
       break;
     }
-    case MsgType::kAck: msg::decode_ack(payload); break;
-    case MsgType::kProgress: msg::decode_progress(payload); break;
+    case MsgType::kAck:
+      msg::decode_ack(payload);
+      break;
+    case MsgType::kProgress:
+      msg::decode_progress(payload);
+      break;
     case MsgType::kResult: {
       const msg::ResultChunk r = msg::decode_result(payload);
       if (r.chunk.empty() || r.chunk.size() > msg::kMaxResultChunk) __builtin_trap();
       break;
     }
-    case MsgType::kBye: msg::decode_bye(payload); break;
+    case MsgType::kBye:
+      msg::decode_bye(payload);
+      break;
   }
 }
 

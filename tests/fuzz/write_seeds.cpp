@@ -74,8 +74,7 @@ void side_seeds(const std::string& dir) {
   side_seed(dir, "challenge", MsgType::kChallenge, msg::encode_challenge({}));
   side_seed(dir, "auth", MsgType::kAuth, msg::encode_auth({}));
   side_seed(dir, "welcome", MsgType::kWelcome, msg::encode_welcome({{}, true}));
-  side_seed(dir, "error", MsgType::kError,
-            msg::encode_error({ErrorCode::kBusy, "server busy"}));
+  side_seed(dir, "error", MsgType::kError, msg::encode_error({ErrorCode::kBusy, "server busy"}));
   msg::Task task;
   task.n_vectors = 3;
   task.hidden = 5;
@@ -110,7 +109,8 @@ void side_seeds(const std::string& dir) {
               msg::encode_examples(m, n_vectors, vector_bytes), n_vectors, hidden, bits);
   }
   side_seed(dir, "ack", MsgType::kAck, msg::encode_ack({5}));
-  side_seed(dir, "progress", MsgType::kProgress, msg::encode_progress({3, 10, 1, 0.5f, 0.75f, 0.6f}));
+  side_seed(dir, "progress", MsgType::kProgress,
+            msg::encode_progress({3, 10, 1, 0.5f, 0.75f, 0.6f}));
   const std::string chunk = "safetensors bytes";
   side_seed(dir, "result", MsgType::kResult, msg::encode_result({64, 8, chunk}));
   side_seed(dir, "bye", MsgType::kBye, msg::encode_bye());

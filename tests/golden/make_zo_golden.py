@@ -169,12 +169,18 @@ def perturbed(params, seed, sign, eps32):
     return out
 
 
-def run_case(case):
+def load_case_model(case):
+    """The case's golden model: its directory, config.json, forward function and fp16 tensors."""
     model_dir = os.path.join(HERE, case["model"])
     with open(os.path.join(model_dir, "config.json")) as f:
         cfg = json.load(f)
     forward = make_golden.opt_forward if cfg["model_type"] == "opt" else make_golden.llama_forward
     tensors = make_golden.read_safetensors(os.path.join(model_dir, "model.safetensors"))
+    return model_dir, cfg, forward, tensors
+
+
+def run_case(case):
+    model_dir, cfg, forward, tensors = load_case_model(case)
     params = {}
     for name, t in tensors.items():
         f16 = t.numpy().astype(np.float16)
@@ -373,11 +379,7 @@ def lora_read(adapters, seed=None, sign=0, eps32=None):
 
 
 def run_lora_case(case):
-    model_dir = os.path.join(HERE, case["model"])
-    with open(os.path.join(model_dir, "config.json")) as f:
-        cfg = json.load(f)
-    forward = make_golden.opt_forward if cfg["model_type"] == "opt" else make_golden.llama_forward
-    tensors = make_golden.read_safetensors(os.path.join(model_dir, "model.safetensors"))
+    model_dir, cfg, forward, tensors = load_case_model(case)
     base64 = {n: torch.from_numpy(t.numpy().astype(np.float16).astype(np.float64))
               for n, t in tensors.items()}
     r, alpha = case["r"], case["alpha"]

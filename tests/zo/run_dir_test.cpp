@@ -65,6 +65,17 @@ struct KeyCollector {
   }
 };
 
+// The error of loading meta.json `json` with the value of field `key` replaced by `value`
+// ("" when it loads).
+std::string meta_error_with(const test::TempDir& dir, const std::string& json,
+                            const std::string& key, const std::string& value) {
+  std::string text = json;
+  const std::size_t at = text.find("\"" + key + "\": ") + key.size() + 4;
+  text.replace(at, text.find_first_of(",\n", at) - at, value);
+  write_meta(dir, text);
+  return test::error_of([&] { load_run_config(dir.path()); });
+}
+
 }  // namespace
 
 TEST_CASE("run_dir: meta.json round-trips every RunConfig field through visit()") {
@@ -156,11 +167,7 @@ TEST_CASE("run_dir: meta.json counts that are no integers in range are one-line 
   const std::string json = run_config_json(unusual_config());
   const std::string path = dir.file("meta.json");
   auto error_with = [&](const std::string& key, const std::string& value) {
-    std::string text = json;
-    const std::size_t at = text.find("\"" + key + "\": ") + key.size() + 4;
-    text.replace(at, text.find_first_of(",\n", at) - at, value);
-    write_meta(dir, text);
-    return test::error_of([&] { load_run_config(dir.path()); });
+    return meta_error_with(dir, json, key, value);
   };
   for (const char* steps : {"8.8e98", "-5", "3.5", "18446744073709551615"}) {
     CAPTURE(steps);
@@ -182,11 +189,7 @@ TEST_CASE("run_dir: meta.json rates and seed outside their range are one-line er
   const std::string json = run_config_json(unusual_config());
   const std::string path = dir.file("meta.json");
   auto error_with = [&](const std::string& key, const std::string& value) {
-    std::string text = json;
-    const std::size_t at = text.find("\"" + key + "\": ") + key.size() + 4;
-    text.replace(at, text.find_first_of(",\n", at) - at, value);
-    write_meta(dir, text);
-    return test::error_of([&] { load_run_config(dir.path()); });
+    return meta_error_with(dir, json, key, value);
   };
   for (const char* key : {"lr", "eps", "weight_decay"}) {
     for (const char* value : {"1e300", "-0.5", "\"0.1\"", "true"}) {

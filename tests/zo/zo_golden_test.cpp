@@ -193,6 +193,14 @@ float golden_g(const nlohmann::json& step) {
   return g;
 }
 
+// The tuner trains exactly the tensors the reference lists (sorted by name).
+void check_trainable_names(const ZoTuner& tuner, const nlohmann::json& golden) {
+  std::vector<std::string> names;
+  for (const TrainableTensor& t : tuner.trainable()) names.push_back(t.param->name);
+  std::sort(names.begin(), names.end());
+  REQUIRE(names == golden.at("params").get<std::vector<std::string>>());
+}
+
 bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
   return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](float x, float y) {
            return std::bit_cast<std::uint32_t>(x) == std::bit_cast<std::uint32_t>(y);
@@ -239,10 +247,7 @@ void run_golden(const std::string& case_name) {
   gd.task.pad_id = std::max<std::int32_t>(model.config().pad_token_id, 0);
   ZoTuner tuner(model, gd.task, options, n, gd.data.longest);
 
-  std::vector<std::string> names;
-  for (const TrainableTensor& t : tuner.trainable()) names.push_back(t.param->name);
-  std::sort(names.begin(), names.end());
-  REQUIRE(names == golden.at("params").get<std::vector<std::string>>());
+  check_trainable_names(tuner, golden);
 
   double worst_loss = 0.0, worst_g = 0.0, worst_g_bound = 0.0;
   StepResult first;
@@ -386,10 +391,8 @@ void run_golden_lora(const std::string& case_name) {
   model.attach_lora(options.lora, run_seed);
   gd.task.pad_id = std::max<std::int32_t>(model.config().pad_token_id, 0);
   ZoTuner tuner(model, gd.task, options, n, gd.data.longest);
-  std::vector<std::string> names;
-  for (const TrainableTensor& t : tuner.trainable()) names.push_back(t.param->name);
-  std::sort(names.begin(), names.end());
-  REQUIRE(names == golden.at("params").get<std::vector<std::string>>());
+
+  check_trainable_names(tuner, golden);
   CHECK(adapter_digest(tuner) == golden.at("init").at("sha256").get<std::string>());
   const float scale = model.weights().layers[0].q.lora_scale;
   CHECK(std::bit_cast<std::uint32_t>(scale) ==

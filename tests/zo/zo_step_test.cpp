@@ -103,6 +103,23 @@ std::vector<fp16> tensor_copy(Model& m, const std::string& name, std::size_t n) 
   return std::vector<fp16>(p, p + n);
 }
 
+// Steps 2..4 after step 1 (whose first use of the thread pool may allocate) allocate nothing and
+// grow neither the arena nor the pool's scratch.
+void check_steps_allocate_nothing(ZoTuner& tuner, const Dataset& data, float lr) {
+  std::int64_t index[4] = {0, 1, 2, 3};
+  tuner.step(data, index, 4, 1, lr);
+  const std::size_t arena = tuner.session().arena_bytes();
+  const std::size_t scratch = default_pool().scratch_bytes();
+  const long allocations = test::allocation_count();
+  for (std::uint64_t s = 2; s <= 4; ++s) {
+    std::int64_t other[4] = {static_cast<std::int64_t>(s), 5, 6, 7};
+    tuner.step(data, other, 4, s, lr);
+  }
+  CHECK(test::allocation_count() == allocations);
+  CHECK(tuner.session().arena_bytes() == arena);
+  CHECK(default_pool().scratch_bytes() == scratch);
+}
+
 }  // namespace
 
 TEST_SUITE("zo-step") {
@@ -296,18 +313,7 @@ TEST_CASE("no allocation inside a step: allocation count and arena unchanged aft
       ZoOptions zo;
       zo.master_f32 = master;
       ZoTuner tuner(model, task, zo, 4, data.longest);
-      std::int64_t index[4] = {0, 1, 2, 3};
-      tuner.step(data, index, 4, 1, 1e-3f);  // step 1: the thread pool's first use may allocate
-      const std::size_t arena = tuner.session().arena_bytes();
-      const std::size_t scratch = default_pool().scratch_bytes();
-      const long allocations = test::allocation_count();
-      for (std::uint64_t s = 2; s <= 4; ++s) {
-        std::int64_t other[4] = {static_cast<std::int64_t>(s), 5, 6, 7};
-        tuner.step(data, other, 4, s, 1e-3f);
-      }
-      CHECK(test::allocation_count() == allocations);
-      CHECK(tuner.session().arena_bytes() == arena);
-      CHECK(default_pool().scratch_bytes() == scratch);
+      check_steps_allocate_nothing(tuner, data, 1e-3f);
     }
   }
 }
@@ -322,9 +328,9 @@ TEST_CASE("no allocation inside a LoRA step: allocation count and arena unchange
     LoraOptions lora;
     lora.rank = 4;
     lora.alpha = 16.0;
-    lora.targets = arch == Arch::kLlama ? std::vector<std::string>{"q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj"}
-                   : arch == Arch::kOpt ? std::vector<std::string>{"q_proj,k_proj,v_proj,out_proj,fc1,fc2"}
-                                        : std::vector<std::string>{"query,key,value,dense"};
+    lora.targets = {arch == Arch::kLlama ? "q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj"
+                    : arch == Arch::kOpt ? "q_proj,k_proj,v_proj,out_proj,fc1,fc2"
+                                         : "query,key,value,dense"};
     model.attach_lora(lora, 5);
     const auto tok = load_tokenizer(f.dir, model.config().model_type);
     const Task task = make_task(f.options(arch), *tok, model.config());
@@ -337,18 +343,7 @@ TEST_CASE("no allocation inside a LoRA step: allocation count and arena unchange
         : arch == Arch::kLlama ? "model.layers.0.self_attn.q_proj"
                                : "roberta.encoder.layer.0.attention.self.query", 'B'));
     REQUIRE(b != nullptr);
-    std::int64_t index[4] = {0, 1, 2, 3};
-    tuner.step(data, index, 4, 1, 1e-2f);  // step 1: the thread pool's first use may allocate
-    const std::size_t arena = tuner.session().arena_bytes();
-    const std::size_t scratch = default_pool().scratch_bytes();
-    const long allocations = test::allocation_count();
-    for (std::uint64_t s = 2; s <= 4; ++s) {
-      std::int64_t other[4] = {static_cast<std::int64_t>(s), 5, 6, 7};
-      tuner.step(data, other, 4, s, 1e-2f);
-    }
-    CHECK(test::allocation_count() == allocations);
-    CHECK(tuner.session().arena_bytes() == arena);
-    CHECK(default_pool().scratch_bytes() == scratch);
+    check_steps_allocate_nothing(tuner, data, 1e-2f);
     // The steps ran the LoRA path: B moved off its zero init.
     const auto* bv = static_cast<const float*>(b->view.data);
     bool moved = false;
