@@ -18,9 +18,8 @@
 #include <string>
 #include <vector>
 
-#include <unistd.h>
-
 #include "model/model.h"
+#include "test_util.h"
 
 using namespace pocket;
 
@@ -226,9 +225,8 @@ TEST_SUITE("golden") {
     }
     for (const char* name : {"llama3_rope", "qwen2_yarn"}) {
       const Model scaled(root + "/" + name);
-      const std::string tmp = std::filesystem::temp_directory_path().string() +
-                              "/pocket-golden-" + name + "-" + std::to_string(::getpid());
-      std::filesystem::create_directories(tmp);
+      const test::TempDir dir;
+      const std::string tmp = dir.path();
       std::filesystem::copy_file(root + "/" + name + "/model.safetensors",
                                  tmp + "/model.safetensors");
       std::ifstream in(root + "/" + name + "/config.json");
@@ -246,8 +244,8 @@ TEST_SUITE("golden") {
       sb.forward({1, T, ids.data(), nullptr}, &last, 1, b.data());
       ErrorMeter diff;
       diff.add(a.data(), b.data(), static_cast<std::size_t>(V));
-      CHECK_MESSAGE(diff.relative() > 1e-2, name << ": relative difference " << diff.relative());
-      std::filesystem::remove_all(tmp);
+      CHECK_MESSAGE(diff.relative() > 1e-2,
+                    std::string(name) << ": relative difference " << diff.relative());
     }
   }
 
